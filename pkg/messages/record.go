@@ -1,0 +1,38 @@
+package messages
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+)
+
+// DecodeRecord decodes a record payload: exactly one JSON object. Anything
+// else (empty, not JSON, an array, a string, trailing data) is a
+// *DecodeError with CodeUndecodable; a payload over maxBytes (when > 0) is one
+// with CodeTooLarge. Numbers decode as float64.
+func DecodeRecord(data []byte, maxBytes int) (map[string]any, error) {
+	if maxBytes > 0 && len(data) > maxBytes {
+		return nil, &DecodeError{Code: CodeTooLarge, Msg: fmt.Sprintf("payload is %d bytes; the limit is %d", len(data), maxBytes)}
+	}
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) == 0 {
+		return nil, &DecodeError{Code: CodeUndecodable, Msg: "empty payload: want a JSON object"}
+	}
+	if trimmed[0] != '{' {
+		return nil, &DecodeError{Code: CodeUndecodable, Msg: "payload is not a JSON object"}
+	}
+	var rec map[string]any
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return nil, &DecodeError{Code: CodeUndecodable, Msg: "payload is not valid JSON", Err: err}
+	}
+	return rec, nil
+}
+
+// EncodeRecord encodes a record as the plain JSON object published.
+func EncodeRecord(rec map[string]any) ([]byte, error) {
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return nil, fmt.Errorf("encoding record: %w", err)
+	}
+	return b, nil
+}

@@ -1,0 +1,90 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+)
+
+// FuzzMapper feeds arbitrary JSON records through a mapper that uses every
+// rule form: it must never panic, and every failure must be a *MappingError.
+//
+//	go test ./pkg/pipeline -run '^$' -fuzz FuzzMapper -fuzztime 60s
+func FuzzMapper(f *testing.F) {
+	for _, s := range []string{
+		`{}`, `{"a":null}`, `{"a":"x","n":"12","b":"true","d":"2024-01-02","t":"2024-01-02T03:04:05Z","nested":{"k":"v"}}`,
+		`{"n":1.5e300,"b":2,"d":5,"t":false,"nested":"flat","s":[1,2]}`, `{"n":"NaN","e":"value"}`, `{"a":"\u0000\ud800"}`,
+	} {
+		f.Add([]byte(s), false)
+	}
+	m, err := NewFieldMapper([]FieldSpec{
+		{Source: "a", Target: "Name", Transform: "trim"},
+		{Source: "a", Target: "Lower__c", Transform: "lower"},
+		{Source: "n", Target: "Int__c", Transform: "int"},
+		{Source: "n", Target: "Float__c", Transform: "float"},
+		{Source: "b", Target: "Bool__c", Transform: "bool"},
+		{Source: "d", Target: "Date__c", Transform: "date"},
+		{Source: "t", Target: "Datetime__c", Transform: "datetime", Layout: "2006-01-02T15:04:05Z07:00"},
+		{Source: "s", Target: "Str__c", Transform: "string"},
+		{Source: "nested.k", Target: "Parent.Ext__c"},
+		{Source: "e", Target: "Expr__c", Expr: `value + "!" + string(len(record))`},
+		{Source: "missing", Target: "Default__c", Default: "d", HasDefault: true, Transform: "upper"},
+		{Source: "c", Target: "Const__c", Transform: "const", Value: 1.0},
+	}, MapperOptions{})
+	if err != nil {
+		f.Fatal(err)
+	}
+	mNulls, _ := NewFieldMapper(m.specs(), MapperOptions{InsertNulls: true})
+	f.Fuzz(func(t *testing.T, data []byte, insertNulls bool) {
+		var rec map[string]any
+		if json.Unmarshal(data, &rec) != nil {
+			return
+		}
+		mapper := m
+		if insertNulls {
+			mapper = mNulls
+		}
+		out, err := mapper.Map(rec)
+		if err != nil {
+			var me *MappingError
+			if !errors.As(err, &me) {
+				t.Fatalf("error %v is not a *MappingError", err)
+			}
+			return
+		}
+		if _, err := json.Marshal(out); err != nil {
+			t.Fatalf("mapped record cannot be encoded: %v (%v)", err, out)
+		}
+	})
+}
+
+// FuzzParseConfig feeds arbitrary files to the config loader: no panic, and
+// either an error or pipelines that all validate.
+//
+//	go test ./pkg/pipeline -run '^$' -fuzz FuzzParseConfig -fuzztime 60s
+func FuzzParseConfig(f *testing.F) {
+	f.Add([]byte(goodConfig))
+	f.Add([]byte("pipelines:\n  - name: a\n    sobject: Account\n    mapping:\n      x: {target: Y, expr: \"value * 2\"}\n"))
+	f.Add([]byte("pipelines: [{name: b, sobject: Lead, mode: upsert, external_id_field: E__c, worker: {linger: 1s}}]"))
+	f.Add([]byte("&a [*a]"))
+	f.Add([]byte("pipelines:\n  - !!binary Zm9v\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := ParseConfig("fuzz.yaml", data)
+		if err != nil {
+			return
+		}
+		for _, pc := range cfg.Pipelines {
+			if err := pc.Options(nil).withDefaults().validateSettings(); err != nil {
+				t.Fatalf("accepted an invalid pipeline %q: %v", pc.Name, err)
+			}
+			if pc.Mapper() != nil {
+				if _, err := pc.Mapper().Map(map[string]any{"x": "1"}); err != nil {
+					var me *MappingError
+					if !errors.As(err, &me) {
+						t.Fatalf("mapping error of the wrong type: %v", err)
+					}
+				}
+			}
+		}
+	})
+}

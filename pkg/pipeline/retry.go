@@ -1,0 +1,87 @@
+package pipeline
+
+import (
+	"context"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+)
+
+// RetryPolicy says how the loader retries. The zero value takes every default.
+type RetryPolicy struct {
+	// CallAttempts is how many times one Collections call (or Bulk job) is
+	// tried when it fails as a whole with a transient error (timeout,
+	// connection reset, HTTP 5xx) or a session that stayed expired.
+	// Default 6.
+	CallAttempts int
+	// RecordAttempts is how many times a record failing with a retryable
+	// record error (UNABLE_TO_LOCK_ROW) is sent; only the failed records go
+	// again. Default 5. The worker uses 1 and lets JetStream redeliver.
+	RecordAttempts int
+	// RateLimitWait is how long to keep waiting while Salesforce answers
+	// REQUEST_LIMIT_EXCEEDED before giving up on the records; 0 waits until
+	// the context ends. Default 10m (the worker uses 0: a rate limit pauses
+	// the pipeline, it never dead-letters).
+	RateLimitWait time.Duration
+	// NewBackOff returns the pause schedule between attempts. Default:
+	// exponential from 100ms, ×2, up to 5s, ±50% jitter. Tests pass one that
+	// does not sleep.
+	NewBackOff func() backoff.BackOff
+	// NewRateLimitBackOff is the schedule while rate limited. Default:
+	// exponential from 1s up to 30s, ±50% jitter.
+	NewRateLimitBackOff func() backoff.BackOff
+}
+
+// WithDefaults fills unset fields.
+func (p RetryPolicy) WithDefaults() RetryPolicy {
+	if p.CallAttempts <= 0 {
+		p.CallAttempts = 6
+	}
+	if p.RecordAttempts <= 0 {
+		p.RecordAttempts = 5
+	}
+	if p.NewBackOff == nil {
+		p.NewBackOff = func() backoff.BackOff {
+			return exponential(100*time.Millisecond, 5*time.Second)
+		}
+	}
+	if p.NewRateLimitBackOff == nil {
+		p.NewRateLimitBackOff = func() backoff.BackOff {
+			return exponential(time.Second, 30*time.Second)
+		}
+	}
+	return p
+}
+
+// NoWait returns a policy that retries like p but never sleeps, for tests.
+func (p RetryPolicy) NoWait() RetryPolicy {
+	p.NewBackOff = func() backoff.BackOff { return &backoff.ZeroBackOff{} }
+	p.NewRateLimitBackOff = p.NewBackOff
+	return p
+}
+
+func exponential(initial, max time.Duration) backoff.BackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = initial
+	b.MaxInterval = max
+	b.Multiplier = 2
+	b.RandomizationFactor = 0.5
+	b.MaxElapsedTime = 0 // attempts and contexts bound the retrying
+	b.Reset()
+	return b
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,583 @@
+package sfsim
+
+import (
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Path prefixes.
+const (
+	dataPrefix  = "/services/data/"
+	tokenPath   = "/services/oauth2/token"
+	adminPrefix = "/__admin/"
+	// MaxAPIVersion is the newest version GET /services/data/ lists.
+	MaxAPIVersion = 66
+	// MinAPIVersion is the oldest version GET /services/data/ lists.
+	MinAPIVersion = 31
+	// maxJSONBody bounds a JSON request body.
+	maxJSONBody = 64 << 20
+)
+
+// Server is the simulator: an http.Handler serving the Salesforce paths and
+// the admin API. Create it with New and stop it with Close.
+type Server struct {
+	cfg         Config
+	startSchema *compiledSchema
+	log         zerolog.Logger
+	clock       func() time.Time
+	ownAudience bool
+
+	orgID    string
+	users    map[string]*userEntry
+	ids      *idGen
+	org      *org
+	sessions *sessions
+	faults   *faultState
+	limits   *limitState
+	stats    *statsState
+	cursors  *cursorStore
+	bulk     *bulkManager
+
+	dataCalls atomic.Int64 // for Faults.SessionExpiryEvery
+	bufs      bufferPool
+
+	closeOnce sync.Once
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+}
+
+// New builds a simulator from cfg (defaults filled in, then validated) and
+// starts its bulk workers. Close stops them.
+func New(cfg Config) (*Server, error) {
+	ownAudience := len(cfg.Audiences) == 0
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	schema, err := compileSchema(cfg.Schema)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg: cfg, startSchema: schema, log: cfg.Logger, clock: cfg.Clock, ownAudience: ownAudience,
+		ids: newIDGen(), users: map[string]*userEntry{},
+		sessions: newSessions(cfg.SessionTTL), faults: newFaultState(cfg.Faults, cfg.Seed),
+		limits: newLimitState(cfg.DailyAPILimit, cfg.ConcurrentLimit), stats: newStatsState(),
+	}
+	s.orgID = makeID(prefixOrg, 1)
+	for i, u := range cfg.Users {
+		lower := strings.ToLower(u.Username)
+		if s.users[lower] != nil {
+			return nil, fmt.Errorf("sfsim: Config.Users[%d]: username %q given twice", i, u.Username)
+		}
+		s.users[lower] = &userEntry{User: u, id: makeID(prefixUser, uint64(i+1))}
+	}
+	s.org = newOrg(schema, s.ids, cfg.Clock)
+	s.cursors = newCursorStore(cfg.MaxCursors, cfg.CursorTTL, cfg.Clock, s.ids)
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.bulk = newBulkManager(s, cfg.BulkWorkers)
+	return s, nil
+}
+
+// Close stops the bulk workers and waits for them. It does not close
+// listeners: the caller owns the http.Server. Close is idempotent.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.cancel() // the bulk workers stop at their next chunk
+		s.wg.Wait()
+	})
+	return nil
+}
+
+// apiError is a call-level error, answered as a JSON array
+// [{"message","errorCode","fields"}].
+type apiError struct {
+	status  int
+	code    string
+	message string
+	fields  []string
+}
+
+func (e *apiError) Error() string { return e.code + ": " + e.message }
+
+func newAPIError(status int, code, message string, fields ...string) *apiError {
+	return &apiError{status: status, code: code, message: message, fields: fields}
+}
+
+func errNotFound() *apiError {
+	return newAPIError(http.StatusNotFound, codeNotFound, "The requested resource does not exist")
+}
+
+func errMethod(method string, allowed ...string) *apiError {
+	return newAPIError(http.StatusMethodNotAllowed, codeMethodNotAllowed,
+		"HTTP Method '"+method+"' not allowed. Allowed are "+strings.Join(allowed, ","))
+}
+
+func errFromRec(status int, e *recErr) *apiError {
+	return &apiError{status: status, code: e.code, message: e.message, fields: e.fields}
+}
+
+// call is one data call in progress.
+type call struct {
+	s       *Server
+	w       http.ResponseWriter
+	r       *http.Request
+	ver     string // "v65.0"
+	verNum  float64
+	cat     *catalog
+	sess    *session
+	st      callStats
+	latRecs float64 // records for LatencyPerRecord
+
+	faults    Faults
+	expireDue bool // Faults.SessionExpiryEvery: expire sessions before answering
+
+	status      int
+	body        *buffer
+	contentType string
+	gzipOK      bool
+}
+
+// ServeHTTP routes Salesforce paths and the admin API.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	switch {
+	case strings.HasPrefix(p, dataPrefix):
+		s.serveData(w, r, p[len(dataPrefix):])
+	case p == "/services/data":
+		s.serveData(w, r, "")
+	case p == tokenPath || p == tokenPath+"/":
+		start := time.Now()
+		status, code := s.handleToken(w, r)
+		cs := callStats{kind: "token", status: status, code: code}
+		s.stats.record(&cs)
+		s.logCall(r, &cs, start)
+	case strings.HasPrefix(p, adminPrefix) || p == "/__admin":
+		s.serveAdmin(w, r)
+	default:
+		writeErrorArray(w, errNotFound(), nil)
+	}
+}
+
+func (s *Server) logCall(r *http.Request, cs *callStats, start time.Time) {
+	if e := s.log.Debug(); e.Enabled() {
+		e.Str("method", r.Method).Str("path", r.URL.Path).Str("kind", cs.kind).Int("status", cs.status).
+			Str("sf_code", cs.code).Int64("records", cs.records).Dur("took", time.Since(start)).Msg("sfsim call")
+	}
+}
+
+// writeErrorArray answers e as Salesforce's error array.
+func writeErrorArray(w http.ResponseWriter, e *apiError, limitInfo []byte) {
+	var arr [512]byte
+	body := appendErrorArray(arr[:0], e)
+	h := w.Header()
+	h.Set("Content-Type", "application/json;charset=UTF-8")
+	if limitInfo != nil {
+		h.Set("Sforce-Limit-Info", string(limitInfo))
+	}
+	w.WriteHeader(e.status)
+	_, _ = w.Write(body)
+}
+
+func appendErrorArray(b []byte, e *apiError) []byte {
+	b = append(b, `[{"message":`...)
+	b = appendJSONString(b, e.message)
+	b = append(b, `,"errorCode":`...)
+	b = appendJSONString(b, e.code)
+	b = append(b, `,"fields":`...)
+	b = appendStrings(b, e.fields)
+	return append(b, "}]"...)
+}
+
+// parseVersion reads "v65.0".
+func parseVersion(seg string) (float64, bool) {
+	if len(seg) < 4 || seg[0] != 'v' || !strings.HasSuffix(seg, ".0") {
+		return 0, false
+	}
+	n, err := strconv.Atoi(seg[1 : len(seg)-2])
+	if err != nil || n < 1 || n > 999 {
+		return 0, false
+	}
+	return float64(n), true
+}
+
+// serveData serves everything under /services/data/.
+func (s *Server) serveData(w http.ResponseWriter, r *http.Request, rest string) {
+	start := time.Now()
+	if rest == "" {
+		s.serveVersions(w, r, start)
+		return
+	}
+	verSeg, tail, _ := strings.Cut(rest, "/")
+	c := &call{s: s, w: w, r: r, ver: verSeg, st: callStats{kind: "other"}}
+	defer func() {
+		s.stats.record(&c.st)
+		s.logCall(r, &c.st, start)
+	}()
+	var ok bool
+	if c.verNum, ok = parseVersion(verSeg); !ok {
+		c.fail(errNotFound())
+		return
+	}
+	c.sess = s.sessions.check(bearerToken(r), s.clock())
+	if c.sess == nil {
+		c.fail(newAPIError(http.StatusUnauthorized, codeInvalidSessionID, "Session expired or invalid"))
+		return
+	}
+	if !s.limits.acquire() {
+		c.fail(newAPIError(http.StatusForbidden, codeRequestLimitExceeded, "ConcurrentRequests (Concurrent API Requests) Limit exceeded."))
+		return
+	}
+	defer s.limits.release()
+	if !s.limits.spend() {
+		c.fail(newAPIError(http.StatusForbidden, codeRequestLimitExceeded, "TotalRequests Limit exceeded."))
+		return
+	}
+	faults := s.faults.get()
+	c.faults = faults
+	if every := faults.SessionExpiryEvery; every > 0 {
+		c.expireDue = s.dataCalls.Add(1)%int64(every) == 0
+	}
+	if s.faults.chance(faults.Rate503) {
+		c.fail(newAPIError(http.StatusServiceUnavailable, codeServerUnavailable, "Server is unavailable"))
+		return
+	}
+	c.cat = s.org.cat.Load()
+	c.body = s.bufs.get()
+	defer s.bufs.put(c.body)
+	if err := c.route(strings.Split(strings.TrimSuffix(tail, "/"), "/")); err != nil {
+		c.fail(err)
+		return
+	}
+	if d := s.faults.latency(faults, c.latRecs); d > 0 {
+		if sleep(r.Context(), d) != nil {
+			c.st.status = 499 // client went away; nothing to write
+			return
+		}
+	}
+	if s.faults.chance(faults.Rate503AfterCommit) {
+		c.fail(newAPIError(http.StatusServiceUnavailable, codeServerUnavailable, "Server is unavailable"))
+		return
+	}
+	c.flush()
+}
+
+// expireIfDue applies Faults.SessionExpiryEvery once the call's work is done.
+func (c *call) expireIfDue() {
+	if c.expireDue {
+		c.expireDue = false
+		c.s.sessions.expireAll()
+	}
+}
+
+// lockFault returns the per-record UNABLE_TO_LOCK_ROW draw, nil when off.
+func (c *call) lockFault() func() bool {
+	rate := c.faults.LockRowRate
+	if rate <= 0 {
+		return nil
+	}
+	return func() bool { return c.s.faults.chance(rate) }
+}
+
+// fail answers an error array; it counts the code in the stats.
+func (c *call) fail(e *apiError) {
+	c.expireIfDue()
+	c.st.status, c.st.code = e.status, e.code
+	var li []byte
+	var arr [48]byte
+	li = c.s.limits.appendLimitInfo(arr[:0])
+	writeErrorArray(c.w, e, li)
+}
+
+// flush writes the response prepared by a handler.
+func (c *call) flush() {
+	c.expireIfDue()
+	h := c.w.Header()
+	var arr [48]byte
+	h.Set("Sforce-Limit-Info", string(c.s.limits.appendLimitInfo(arr[:0])))
+	status := c.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	c.st.status = status
+	if status == http.StatusNoContent {
+		c.w.WriteHeader(status)
+		return
+	}
+	ct := c.contentType
+	if ct == "" {
+		ct = "application/json;charset=UTF-8"
+	}
+	h.Set("Content-Type", ct)
+	if c.gzipOK && acceptsGzip(c.r) {
+		h.Set("Content-Encoding", "gzip")
+		h.Add("Vary", "Accept-Encoding")
+		c.w.WriteHeader(status)
+		zw := gzip.NewWriter(c.w)
+		_, _ = zw.Write(c.body.b)
+		_ = zw.Close()
+		return
+	}
+	h.Set("Content-Length", strconv.Itoa(len(c.body.b)))
+	c.w.WriteHeader(status)
+	_, _ = c.w.Write(c.body.b)
+}
+
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		name, _, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(name, "gzip") {
+			return true
+		}
+	}
+	return false
+}
+
+// readBody reads the request body, inflating gzip, up to limit bytes.
+func (c *call) readBody(limit int64) ([]byte, *apiError) {
+	var rd io.Reader = http.MaxBytesReader(c.w, c.r.Body, limit)
+	if strings.EqualFold(c.r.Header.Get("Content-Encoding"), "gzip") {
+		zr, err := gzip.NewReader(rd)
+		if err != nil {
+			return nil, newAPIError(http.StatusBadRequest, codeJSONParserError, "request body is not valid gzip")
+		}
+		defer zr.Close()
+		rd = io.LimitReader(zr, limit+1)
+	}
+	data, err := io.ReadAll(rd)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) || int64(len(data)) > limit {
+		return nil, newAPIError(http.StatusRequestEntityTooLarge, "REQUEST_ENTITY_TOO_LARGE", "request body too large")
+	}
+	if err != nil {
+		return nil, newAPIError(http.StatusBadRequest, codeJSONParserError, "could not read the request body")
+	}
+	return data, nil
+}
+
+// route dispatches a data call by its path segments after the version.
+func (c *call) route(seg []string) *apiError {
+	m := c.r.Method
+	switch seg[0] {
+	case "limits":
+		c.st.kind = "limits"
+		if len(seg) != 1 {
+			return errNotFound()
+		}
+		if m != http.MethodGet {
+			return errMethod(m, "GET", "HEAD")
+		}
+		return c.limitsInfo()
+	case "sobjects":
+		return c.routeSObjects(seg[1:])
+	case "composite":
+		if len(seg) >= 2 && seg[1] == "sobjects" {
+			return c.routeCollections(seg[2:])
+		}
+		return errNotFound()
+	case "query", "queryAll":
+		all := seg[0] == "queryAll"
+		switch len(seg) {
+		case 1:
+			c.st.kind = "query"
+			if m != http.MethodGet {
+				return errMethod(m, "GET", "HEAD")
+			}
+			return c.query(all)
+		case 2:
+			c.st.kind = "query_more"
+			if m != http.MethodGet {
+				return errMethod(m, "GET", "HEAD", "DELETE")
+			}
+			return c.queryMore(seg[1])
+		}
+		return errNotFound()
+	case "jobs":
+		if len(seg) >= 2 && seg[1] == "ingest" {
+			return c.routeBulk(seg[2:])
+		}
+		return errNotFound()
+	}
+	return errNotFound()
+}
+
+func (c *call) routeSObjects(seg []string) *apiError {
+	m := c.r.Method
+	if len(seg) == 0 || seg[0] == "" {
+		c.st.kind = "describe"
+		if m != http.MethodGet {
+			return errMethod(m, "GET", "HEAD")
+		}
+		return c.describeGlobal()
+	}
+	st := c.cat.store(seg[0])
+	if st == nil {
+		return newAPIError(http.StatusNotFound, codeNotFound, "The requested resource does not exist")
+	}
+	od := st.def.Load()
+	switch len(seg) {
+	case 1:
+		switch m {
+		case http.MethodPost:
+			c.st.kind = "sobject_create"
+			return c.createOne(st, od)
+		case http.MethodGet:
+			c.st.kind = "describe"
+			return c.describe(od, true)
+		}
+		return errMethod(m, "GET", "POST", "HEAD")
+	case 2:
+		if seg[1] == "describe" {
+			c.st.kind = "describe"
+			if m != http.MethodGet {
+				return errMethod(m, "GET", "HEAD")
+			}
+			return c.describe(od, false)
+		}
+		if m == http.MethodPost && strings.EqualFold(seg[1], "Id") {
+			c.st.kind = "sobject_create"
+			return c.createOne(st, od)
+		}
+		switch m {
+		case http.MethodGet:
+			c.st.kind = "sobject_get"
+			return c.getOne(st, od, seg[1])
+		case http.MethodPatch:
+			c.st.kind = "sobject_update"
+			return c.updateOne(st, od, seg[1])
+		case http.MethodDelete:
+			c.st.kind = "sobject_delete"
+			return c.deleteOne(st, od, seg[1])
+		}
+		return errMethod(m, "GET", "PATCH", "DELETE", "HEAD")
+	case 3:
+		switch m {
+		case http.MethodPatch:
+			c.st.kind = "sobject_upsert"
+			return c.upsertOne(st, od, seg[1], seg[2])
+		case http.MethodGet:
+			c.st.kind = "sobject_get"
+			return c.getByExternal(st, od, seg[1], seg[2])
+		}
+		return errMethod(m, "GET", "PATCH", "HEAD")
+	}
+	return errNotFound()
+}
+
+func (c *call) routeCollections(seg []string) *apiError {
+	m := c.r.Method
+	if len(seg) == 0 || len(seg) == 1 && seg[0] == "" {
+		switch m {
+		case http.MethodPost:
+			c.st.kind = "collections_create"
+			return c.collectionsWrite(opInsert)
+		case http.MethodPatch:
+			c.st.kind = "collections_update"
+			return c.collectionsWrite(opUpdate)
+		case http.MethodDelete:
+			c.st.kind = "collections_delete"
+			return c.collectionsDelete()
+		}
+		return errMethod(m, "POST", "PATCH", "DELETE")
+	}
+	st := c.cat.store(seg[0])
+	if st == nil {
+		return newAPIError(http.StatusNotFound, codeNotFound, "The requested resource does not exist")
+	}
+	switch len(seg) {
+	case 1:
+		if m == http.MethodGet || m == http.MethodPost {
+			c.st.kind = "collections_retrieve"
+			return c.collectionsRetrieve(st)
+		}
+		return errMethod(m, "GET", "POST")
+	case 2:
+		if m == http.MethodPatch {
+			c.st.kind = "collections_upsert"
+			return c.collectionsUpsert(st, seg[1])
+		}
+		return errMethod(m, "PATCH")
+	}
+	return errNotFound()
+}
+
+// serveVersions answers GET /services/data/ (no auth, no limit header).
+func (s *Server) serveVersions(w http.ResponseWriter, r *http.Request, start time.Time) {
+	cs := callStats{kind: "versions", status: http.StatusOK}
+	defer func() {
+		s.stats.record(&cs)
+		s.logCall(r, &cs, start)
+	}()
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		e := errMethod(r.Method, "GET", "HEAD")
+		cs.status, cs.code = e.status, e.code
+		writeErrorArray(w, e, nil)
+		return
+	}
+	b := s.bufs.get()
+	defer s.bufs.put(b)
+	b.b = append(b.b, '[')
+	for v := MinAPIVersion; v <= MaxAPIVersion; v++ {
+		if v > MinAPIVersion {
+			b.b = append(b.b, ',')
+		}
+		b.b = append(b.b, `{"label":`...)
+		b.b = appendJSONString(b.b, releaseName(v))
+		b.b = append(b.b, `,"url":"/services/data/v`...)
+		b.b = strconv.AppendInt(b.b, int64(v), 10)
+		b.b = append(b.b, `.0","version":"`...)
+		b.b = strconv.AppendInt(b.b, int64(v), 10)
+		b.b = append(b.b, `.0"}`...)
+	}
+	b.b = append(b.b, ']')
+	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
+	_, _ = w.Write(b.b)
+}
+
+// releaseName maps an API version to its release: 63 Spring '25, 64 Summer
+// '25, 65 Winter '26, and so on three a year.
+func releaseName(v int) string {
+	k := v - 63
+	season := ((k % 3) + 3) % 3
+	year := 25 + floorDiv(k, 3)
+	name := [...]string{"Spring", "Summer", "Winter"}[season]
+	if season == 2 {
+		year++
+	}
+	return fmt.Sprintf("%s '%02d", name, year)
+}
+
+func floorDiv(a, b int) int {
+	q := a / b
+	if (a%b != 0) && ((a < 0) != (b < 0)) {
+		q--
+	}
+	return q
+}
+
+// limitsInfo answers GET /limits.
+func (c *call) limitsInfo() *apiError {
+	l := c.s.limits.get()
+	remaining := int64(l.DailyAPILimit) - l.APIUsage
+	if remaining < 0 {
+		remaining = 0
+	}
+	b := append(c.body.b, `{"DailyApiRequests":{"Max":`...)
+	b = appendInt(b, int64(l.DailyAPILimit))
+	b = append(b, `,"Remaining":`...)
+	b = appendInt(b, remaining)
+	c.body.b = append(b, "}}"...)
+	return nil
+}
