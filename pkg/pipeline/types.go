@@ -74,13 +74,13 @@ func StatusFor(success, errors int) SyncStatus {
 // a record. Salesforce's codes (REQUIRED_FIELD_MISSING, …) pass through as
 // they are.
 const (
-	CodeMappingFailed     = "KINETIC_MAPPING_FAILED"     // a mapping rule or transform failed
-	CodeMissingID         = "KINETIC_MISSING_ID"         // update/delete record without Id
-	CodeMalformedID       = "KINETIC_MALFORMED_ID"       // Id is not a 15/18-character Salesforce id
+	CodeMappingFailed     = "KINETIC_MAPPING_FAILED"      // a mapping rule or transform failed
+	CodeMissingID         = "KINETIC_MISSING_ID"          // update/delete record without Id
+	CodeMalformedID       = "KINETIC_MALFORMED_ID"        // Id is not a 15/18-character Salesforce id
 	CodeMissingExternalID = "KINETIC_MISSING_EXTERNAL_ID" // upsert record without the external id value
-	CodeInvalidRecord     = "KINETIC_INVALID_RECORD"     // record is not a JSON object / has unusable values
-	CodeCanceled          = "KINETIC_CANCELED"           // the call was interrupted; the record may or may not be applied
-	CodeCallFailed        = "KINETIC_CALL_FAILED"        // the call kept failing after every retry
+	CodeInvalidRecord     = "KINETIC_INVALID_RECORD"      // record is not a JSON object / has unusable values
+	CodeCanceled          = "KINETIC_CANCELED"            // the call was interrupted; the record may or may not be applied
+	CodeCallFailed        = "KINETIC_CALL_FAILED"         // the call kept failing after every retry
 )
 
 // RecordError is why one record failed.

@@ -89,7 +89,7 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			adminError(w, http.StatusBadRequest, err)
 			return
 		}
-		sch, err := ParseSchema(data)
+		sch, err := decodeSchema(data)
 		if err == nil {
 			err = s.ApplySchema(sch)
 		}

@@ -239,6 +239,11 @@ func TestVersionsList(t *testing.T) {
 	}
 	// Any vNN.0 works on data paths; others are 404.
 	f.do("GET", "/services/data/v42.0/limits", nil).expect(t, http.StatusOK)
+	var res map[string]string
+	f.do("GET", "/services/data/v42.0/", nil).expect(t, http.StatusOK).json(t, &res)
+	if res["sobjects"] != "/services/data/v42.0/sobjects" || res["query"] != "/services/data/v42.0/query" {
+		t.Errorf("resources %v", res)
+	}
 	r = f.do("GET", "/services/data/latest/limits", nil).expect(t, http.StatusNotFound)
 	if code, _, _ := r.errorArray(t); code != "NOT_FOUND" {
 		t.Errorf("%s", r.body)

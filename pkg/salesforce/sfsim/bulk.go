@@ -285,6 +285,36 @@ func (p *preparer) prepareCSV(op *dmlOp, cols []csvColumn, row []string) {
 	}
 }
 
+// unprocessedFromData makes every uploaded row unprocessed, for a job that
+// failed or was aborted before it applied any row. Caller holds j.mu.
+func (j *bulkJob) unprocessedFromData() {
+	if len(j.data) == 0 || j.processed > 0 {
+		return
+	}
+	rd := csv.NewReader(bytes.NewReader(j.data))
+	rd.Comma, _ = delimiter(j.delimiter)
+	rd.FieldsPerRecord = -1
+	header, err := rd.Read()
+	if err != nil {
+		return
+	}
+	if len(header) > 0 {
+		header[0] = strings.TrimPrefix(header[0], "\ufeff")
+	}
+	j.header = header
+	j.unprocessed = j.unprocessed[:0]
+	for {
+		row, err := rd.Read()
+		if row != nil {
+			j.unprocessed = append(j.unprocessed, row)
+		}
+		if err != nil && row == nil {
+			break
+		}
+	}
+	j.data = nil
+}
+
 // sfError renders a record error as sf__Error: CODE:message:fields.
 func sfError(e *recErr) string {
 	fields := "--"
@@ -310,6 +340,7 @@ func (m *bulkManager) process(j *bulkJob) {
 
 	fail := func(msg string) {
 		j.mu.Lock()
+		j.unprocessedFromData()
 		j.state, j.errorMsg = stateFailed, msg
 		j.modstamp = m.s.clock().UnixMilli()
 		j.procMillis = time.Since(start).Milliseconds()
@@ -726,6 +757,9 @@ func (c *call) bulkSetState(j *bulkJob) *apiError {
 		// A running job stops after its current chunk; the result
 		// endpoints wait for that.
 		j.abort = true
+		if j.state != stateInProgress {
+			j.unprocessedFromData() // nothing applied: every row is unprocessed
+		}
 		j.state = stateAborted
 		j.modstamp = c.s.clock().UnixMilli()
 		j.mu.Unlock()
@@ -788,6 +822,9 @@ func (c *call) bulkResults(j *bulkJob, which string) *apiError {
 	}
 	b := c.body.b
 	writeHeader := func(prefix ...string) {
+		if len(prefix) == 0 && len(j.header) == 0 {
+			return // nothing was uploaded
+		}
 		for i, p := range prefix {
 			if i > 0 {
 				b = append(b, delim)

@@ -264,12 +264,16 @@ func TestBulkFailuresAndStates(t *testing.T) {
 	if n, _ := f.env.Server.Count("Account"); n.Live != 0 {
 		t.Errorf("%d accounts", n.Live)
 	}
+	r := f.do("GET", "jobs/ingest/"+j.ID+"/unprocessedrecords/", nil).expect(t, http.StatusOK)
+	if string(r.body) != "Name,Bogus__c\n\"x\",\"y\"\n" {
+		t.Errorf("unprocessed rows of a failed job: %q", r.body)
+	}
 
 	// Two uploads → closing fails with INVALIDJOB; the job stays Open and can be aborted.
 	j = f.createJob(map[string]any{"object": "Account", "operation": "insert"})
 	f.do("PUT", "jobs/ingest/"+j.ID+"/batches", []byte("Name\na\n")).expect(t, http.StatusCreated)
 	f.do("PUT", "jobs/ingest/"+j.ID+"/batches", []byte("Name\nb\n")).expect(t, http.StatusCreated)
-	r := f.closeJob(j.ID).expect(t, http.StatusBadRequest)
+	r = f.closeJob(j.ID).expect(t, http.StatusBadRequest)
 	if code, msg, _ := r.errorArray(t); code != "INVALIDJOB" || !strings.HasPrefix(msg, "Found multiple contents for job: <"+j.ID+">") {
 		t.Errorf("%s", r.body)
 	}
@@ -286,6 +290,10 @@ func TestBulkFailuresAndStates(t *testing.T) {
 	r.json(t, &ab)
 	if ab.State != "Aborted" {
 		t.Errorf("abort %+v", ab)
+	}
+	r = f.do("GET", "jobs/ingest/"+j.ID+"/unprocessedrecords/", nil).expect(t, http.StatusOK)
+	if string(r.body) != "Name\n\"a\"\n" {
+		t.Errorf("unprocessed rows of an aborted open job: %q", r.body)
 	}
 	f.do("PUT", "jobs/ingest/"+j.ID+"/batches", []byte("Name\nc\n")).expect(t, http.StatusBadRequest)
 	f.do("PATCH", "jobs/ingest/"+j.ID, map[string]any{"state": "Aborted"}).expect(t, http.StatusBadRequest)

@@ -33,8 +33,10 @@ type Faults struct {
 	// LockRowRate is the share of records failing UNABLE_TO_LOCK_ROW (and
 	// not applied), in collections, single-record writes and bulk rows.
 	LockRowRate float64
-	// SessionExpiryEvery makes every session expire after every N-th data
-	// call: call N is served, call N+1 answers 401 INVALID_SESSION_ID.
+	// SessionExpiryEvery makes every N-th data call (counting every call
+	// with a valid session) find all sessions expired: it answers 401
+	// INVALID_SESSION_ID and every token issued so far stops working.
+	// 0 turns it off; 1 is refused (no call could succeed).
 	SessionExpiryEvery int
 }
 
@@ -51,8 +53,8 @@ func (f Faults) validate() error {
 	if f.Latency < 0 || f.LatencyPerRecord < 0 || f.Jitter < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))
 	}
-	if f.SessionExpiryEvery < 0 {
-		errs = append(errs, errors.New("SessionExpiryEvery is negative"))
+	if f.SessionExpiryEvery < 0 || f.SessionExpiryEvery == 1 {
+		errs = append(errs, errors.New("SessionExpiryEvery must be 0 (off) or at least 2"))
 	}
 	return errors.Join(errs...)
 }

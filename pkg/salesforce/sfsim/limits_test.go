@@ -121,15 +121,24 @@ func TestConcurrentLimit(t *testing.T) {
 func TestSessionExpiryFault(t *testing.T) {
 	t.Parallel()
 	f := setup(t, Config{Faults: Faults{SessionExpiryEvery: 3}})
+	other := f.env.Token(t)
 	for round := 0; round < 2; round++ {
-		for i := 0; i < 3; i++ {
+		for i := 0; i < 2; i++ {
 			f.do("GET", "limits", nil).expect(t, http.StatusOK)
 		}
 		r := f.do("GET", "limits", nil).expect(t, http.StatusUnauthorized)
 		if code, _, _ := r.errorArray(t); code != "INVALID_SESSION_ID" {
 			t.Fatalf("%s", r.body)
 		}
-		f.token = f.env.Token(t)
+		// Every session expired, not only the caller's.
+		f.doToken(other, "GET", "limits", nil).expect(t, http.StatusUnauthorized)
+		f.token, other = f.env.Token(t), f.env.Token(t)
+	}
+	if st := f.env.Server.Stats(); st.ErrorsByCode["INVALID_SESSION_ID"] != 4 || st.APIUsage != 4 {
+		t.Errorf("stats %+v", st)
+	}
+	if _, err := New(Config{Faults: Faults{SessionExpiryEvery: 1}}); err == nil {
+		t.Error("SessionExpiryEvery 1 accepted")
 	}
 }
 

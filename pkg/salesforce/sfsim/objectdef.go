@@ -42,15 +42,6 @@ type fieldDef struct {
 	computed   bool // Contact.Name / Lead.Name: FirstName + " " + LastName
 }
 
-// stringish reports whether values of the field are text.
-func (f *fieldDef) stringish() bool {
-	switch f.typ {
-	case TypeString, TypeTextarea, TypeEmail, TypePhone, TypeURL, TypePicklist:
-		return true
-	}
-	return false
-}
-
 // indexed reports whether the field has a value index.
 func (f *fieldDef) indexed() bool { return f.idx >= 0 && (f.unique || f.externalID) }
 

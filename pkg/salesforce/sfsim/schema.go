@@ -92,17 +92,24 @@ type Field struct {
 // ParseSchema reads a schema from YAML or JSON (JSON is YAML). Unknown keys are
 // errors. The result is validated as if merged onto DefaultSchema.
 func ParseSchema(data []byte) (*Schema, error) {
+	s, err := decodeSchema(data)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := compileSchema(DefaultSchema().Merge(s)); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// decodeSchema reads a schema document without validating it (ApplySchema
+// validates it against the org's current schema).
+func decodeSchema(data []byte) (*Schema, error) {
 	var s Schema
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(&s); err != nil {
-		if errors.Is(err, io.EOF) {
-			return &s, nil
-		}
+	if err := dec.Decode(&s); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("sfsim: schema: %w", err)
-	}
-	if _, err := compileSchema(DefaultSchema().Merge(&s)); err != nil {
-		return nil, err
 	}
 	return &s, nil
 }

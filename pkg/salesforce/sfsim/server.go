@@ -141,8 +141,7 @@ type call struct {
 	st      callStats
 	latRecs float64 // records for LatencyPerRecord
 
-	faults    Faults
-	expireDue bool // Faults.SessionExpiryEvery: expire sessions before answering
+	faults Faults
 
 	status      int
 	body        *buffer
@@ -236,6 +235,14 @@ func (s *Server) serveData(w http.ResponseWriter, r *http.Request, rest string) 
 		c.fail(newAPIError(http.StatusUnauthorized, codeInvalidSessionID, "Session expired or invalid"))
 		return
 	}
+	faults := s.faults.get()
+	c.faults = faults
+	if every := faults.SessionExpiryEvery; every > 0 && s.dataCalls.Add(1)%int64(every) == 0 {
+		// Every N-th data call finds every session expired.
+		s.sessions.expireAll()
+		c.fail(newAPIError(http.StatusUnauthorized, codeInvalidSessionID, "Session expired or invalid"))
+		return
+	}
 	if !s.limits.acquire() {
 		c.fail(newAPIError(http.StatusForbidden, codeRequestLimitExceeded, "ConcurrentRequests (Concurrent API Requests) Limit exceeded."))
 		return
@@ -244,11 +251,6 @@ func (s *Server) serveData(w http.ResponseWriter, r *http.Request, rest string) 
 	if !s.limits.spend() {
 		c.fail(newAPIError(http.StatusForbidden, codeRequestLimitExceeded, "TotalRequests Limit exceeded."))
 		return
-	}
-	faults := s.faults.get()
-	c.faults = faults
-	if every := faults.SessionExpiryEvery; every > 0 {
-		c.expireDue = s.dataCalls.Add(1)%int64(every) == 0
 	}
 	if s.faults.chance(faults.Rate503) {
 		c.fail(newAPIError(http.StatusServiceUnavailable, codeServerUnavailable, "Server is unavailable"))
@@ -274,14 +276,6 @@ func (s *Server) serveData(w http.ResponseWriter, r *http.Request, rest string) 
 	c.flush()
 }
 
-// expireIfDue applies Faults.SessionExpiryEvery once the call's work is done.
-func (c *call) expireIfDue() {
-	if c.expireDue {
-		c.expireDue = false
-		c.s.sessions.expireAll()
-	}
-}
-
 // lockFault returns the per-record UNABLE_TO_LOCK_ROW draw, nil when off.
 func (c *call) lockFault() func() bool {
 	rate := c.faults.LockRowRate
@@ -293,7 +287,6 @@ func (c *call) lockFault() func() bool {
 
 // fail answers an error array; it counts the code in the stats.
 func (c *call) fail(e *apiError) {
-	c.expireIfDue()
 	c.st.status, c.st.code = e.status, e.code
 	var li []byte
 	var arr [48]byte
@@ -303,7 +296,6 @@ func (c *call) fail(e *apiError) {
 
 // flush writes the response prepared by a handler.
 func (c *call) flush() {
-	c.expireIfDue()
 	h := c.w.Header()
 	var arr [48]byte
 	h.Set("Sforce-Limit-Info", string(c.s.limits.appendLimitInfo(arr[:0])))
@@ -371,6 +363,26 @@ func (c *call) readBody(limit int64) ([]byte, *apiError) {
 func (c *call) route(seg []string) *apiError {
 	m := c.r.Method
 	switch seg[0] {
+	case "":
+		// GET /services/data/vNN.0/: the version's resources.
+		c.st.kind = "resources"
+		if len(seg) != 1 || m != http.MethodGet {
+			return errNotFound()
+		}
+		b := append(c.body.b, '{')
+		for i, r := range [...]string{"composite", "jobs", "limits", "query", "queryAll", "sobjects"} {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, r)
+			b = append(b, `:"/services/data/`...)
+			b = append(b, c.ver...)
+			b = append(b, '/')
+			b = append(b, r...)
+			b = append(b, '"')
+		}
+		c.body.b = append(b, '}')
+		return nil
 	case "limits":
 		c.st.kind = "limits"
 		if len(seg) != 1 {

@@ -134,6 +134,11 @@ func TestCreateIDInBodyAndBadJSON(t *testing.T) {
 	}
 	// POST /sobjects/{o}/Id inserts.
 	r = f.do("POST", "sobjects/Account/Id", map[string]any{"Name": "via Id"}).expect(t, http.StatusCreated)
+	var res saveResult
+	r.json(t, &res)
+	if !res.Success || res.ID == nil || !strings.HasPrefix(*res.ID, "001") {
+		t.Errorf("POST /sobjects/Account/Id: %s", r.body)
+	}
 }
 
 func TestRecordErrorCodes(t *testing.T) {
@@ -249,6 +254,11 @@ func TestSingleUpsert(t *testing.T) {
 	}
 	// Upsert on Id.
 	r = f.do("PATCH", "sobjects/Account/Id/"+id, map[string]any{"Name": "By Id"}).expect(t, http.StatusOK)
+	res = saveResult{}
+	r.json(t, &res)
+	if !res.Success || *res.ID != id || *res.Created {
+		t.Errorf("upsert on Id: %s", r.body)
+	}
 	// GET by external id.
 	r = f.do("GET", "sobjects/Account/External_Key__c/U-1?fields=Name", nil).expect(t, http.StatusOK)
 	var rec map[string]any

@@ -16,7 +16,7 @@ type Stats struct {
 	// "collections_create", "collections_update", "collections_upsert",
 	// "collections_delete", "collections_retrieve", "query", "query_more",
 	// "bulk_create", "bulk_list", "bulk_get", "bulk_upload", "bulk_close",
-	// "bulk_abort", "bulk_delete", "bulk_results", "other".
+	// "bulk_delete", "bulk_results", "resources", "other".
 	CallsByKind map[string]int64 `json:"calls_by_kind"`
 	// Records counts the records sent in write calls (collections records,
 	// 1 per single-record write, bulk upload rows).

@@ -324,16 +324,3 @@ func appendNumber(b []byte, f float64) []byte {
 	}
 	return strconv.AppendFloat(b, f, 'f', -1, 64)
 }
-
-// csvText renders a stored value as Bulk API result text.
-func csvText(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case float64:
-		return formatNumber(x)
-	case bool:
-		return strconv.FormatBool(x)
-	}
-	return ""
-}
