@@ -1,0 +1,308 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kinetic-sync/kinetic/pkg/deadletter"
+)
+
+const dlqUsage = `Usage: producer dlq COMMAND [flags]
+
+  list     list dead letters (filters below)
+  show     print dead letters by sequence: the original record, its headers and the error
+  replay   republish the original bytes to the original subject (or --to-pipeline's),
+           removing each dead letter once its republish is acknowledged
+  purge    delete dead letters (asks for --yes)
+
+Filters: --pipeline, --sobject, --mode, --code, --job, --since, --until, --seq (repeatable),
+--limit. Times are RFC 3339 (2026-11-26T10:00:00Z) or durations back from now (90m, 24h).
+`
+
+type dlqFlags struct {
+	common
+	pipeline, sobject, mode, code, job string
+	since, until                       string
+	seqs                               []string
+	limit                              int
+}
+
+func (d *dlqFlags) register(fs *flag.FlagSet) {
+	d.common.register(fs)
+	e := d.env
+	e.String(&d.pipeline, "pipeline", "KINETIC_DLQ_PIPELINE", "", "only this pipeline's dead letters")
+	e.String(&d.sobject, "sobject", "KINETIC_DLQ_SOBJECT", "", "only this sObject's")
+	e.String(&d.mode, "mode", "KINETIC_DLQ_MODE", "", "only this mode's (insert, update, upsert, delete)")
+	e.String(&d.code, "code", "KINETIC_DLQ_CODE", "", "only this error code (e.g. REQUIRED_FIELD_MISSING)")
+	e.String(&d.job, "job", "KINETIC_DLQ_JOB", "", "only this job's")
+	e.String(&d.since, "since", "KINETIC_DLQ_SINCE", "", "only dead letters stored at or after this time (RFC 3339, or a duration back from now)")
+	e.String(&d.until, "until", "KINETIC_DLQ_UNTIL", "", "only dead letters stored before this time")
+	e.List(&d.seqs, "seq", "KINETIC_DLQ_SEQ", "only this dead-letter sequence")
+	e.Int(&d.limit, "limit", "KINETIC_DLQ_LIMIT", 0, "at most this many (0: all)")
+}
+
+func (d *dlqFlags) filter(now time.Time) (deadletter.Filter, error) {
+	f := deadletter.Filter{Pipeline: d.pipeline, SObject: d.sobject, Mode: d.mode, Code: d.code, Job: d.job, Limit: d.limit}
+	var err error
+	if f.Since, err = parseWhen(d.since, now); err != nil {
+		return f, fmt.Errorf("--since: %w", err)
+	}
+	if f.Until, err = parseWhen(d.until, now); err != nil {
+		return f, fmt.Errorf("--until: %w", err)
+	}
+	for _, s := range d.seqs {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil || n == 0 {
+			return f, fmt.Errorf("--seq %q: want a dead-letter sequence number", s)
+		}
+		f.Seqs = append(f.Seqs, n)
+	}
+	return f, nil
+}
+
+func parseWhen(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time nor a duration", s)
+}
+
+func cmdDLQ(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(stdout, dlqUsage)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("dlq "+sub, flag.ContinueOnError)
+	fs.Usage = func() { fmt.Fprint(fs.Output(), dlqUsage+"\nFlags:\n"); fs.PrintDefaults() }
+	var d dlqFlags
+	d.register(fs)
+	var (
+		toPipeline, pipelines string
+		dryRun, yes, asJSON   bool
+	)
+	switch sub {
+	case "list", "show":
+		d.env.Bool(&asJSON, "json", "KINETIC_DLQ_JSON", false, "print JSON (one dead letter per line)")
+	case "replay":
+		d.env.String(&toPipeline, "to-pipeline", "KINETIC_DLQ_TO_PIPELINE", "", "republish into this pipeline instead of each record's original subject")
+		d.env.String(&pipelines, "pipelines", "KINETIC_PIPELINES", "examples/pipelines.yaml", "pipelines YAML file, for --to-pipeline")
+		d.env.Bool(&dryRun, "dry-run", "KINETIC_DLQ_DRY_RUN", false, "list what would be replayed; change nothing")
+	case "purge":
+		d.env.Bool(&yes, "yes", "KINETIC_DLQ_YES", false, "really delete")
+	default:
+		fmt.Fprintf(stderr, "producer dlq: unknown command %q\n\n%s", sub, dlqUsage)
+		return exitUsage
+	}
+	if code := parse(fs, &d.common, args, stderr); code >= 0 {
+		return code
+	}
+	if sub == "show" {
+		d.seqs = append(d.seqs, fs.Args()...)
+		if len(d.seqs) == 0 {
+			fmt.Fprintln(stderr, "producer dlq show: give one or more sequence numbers (from dlq list)")
+			return exitUsage
+		}
+	} else if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "producer dlq %s: unexpected arguments %q\n", sub, fs.Args())
+		return exitUsage
+	}
+	f, err := d.filter(time.Now())
+	if err != nil {
+		fmt.Fprintf(stderr, "producer dlq %s: %v\n", sub, err)
+		return exitUsage
+	}
+	log, err := d.logger(stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "producer: %v\n", err)
+		return exitUsage
+	}
+	var subject string
+	if toPipeline != "" {
+		pc, _, err := pipelineFor(pipelines, toPipeline)
+		if err != nil {
+			fmt.Fprintf(stderr, "producer dlq replay: %v\n", err)
+			return exitUsage
+		}
+		subject = d.topology().Subjects().Records(pc.SObject, string(pc.Mode))
+	}
+	nc, js, err := d.connect(log)
+	if err != nil {
+		fmt.Fprintf(stderr, "producer dlq: %v\n", err)
+		return exitError
+	}
+	defer nc.Close()
+	insp, err := deadletter.NewInspector(ctx, js, d.topology())
+	if err != nil {
+		fmt.Fprintf(stderr, "producer dlq: %v\n", err)
+		return exitError
+	}
+	switch sub {
+	case "list":
+		err = dlqList(ctx, insp, f, asJSON, stdout)
+	case "show":
+		err = dlqShow(ctx, insp, f, asJSON, stdout)
+	case "replay":
+		err = dlqReplay(ctx, insp, f, deadletter.ReplayOptions{Subject: subject, DryRun: dryRun}, stdout)
+	case "purge":
+		err = dlqPurge(ctx, insp, f, yes, stdin, stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "producer dlq %s: %v\n", sub, err)
+		return exitError
+	}
+	return exitOK
+}
+
+func dlqList(ctx context.Context, insp *deadletter.Inspector, f deadletter.Filter, asJSON bool, w io.Writer) error {
+	entries, err := insp.List(ctx, f)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		enc := json.NewEncoder(w)
+		for _, e := range entries {
+			if err := enc.Encode(jsonEntry(e)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEQ\tSTORED\tPIPELINE\tSOBJECT\tMODE\tJOB\tJOB SEQ\tATTEMPTS\tCODE\tMESSAGE")
+	for _, e := range entries {
+		d := e.DeadLetter
+		msg := d.Message
+		if len(msg) > 70 {
+			msg = msg[:70] + "…"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", e.Seq, e.Time.UTC().Format(time.RFC3339), d.Pipeline, d.SObject, d.Mode, d.Job, d.Seq, d.Attempts, d.Code, msg)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%d dead letters\n", len(entries))
+	return nil
+}
+
+func jsonEntry(e deadletter.Entry) map[string]any {
+	d := e.DeadLetter
+	var rec any = string(d.Data)
+	var parsed any
+	if json.Unmarshal(d.Data, &parsed) == nil {
+		rec = parsed
+	}
+	return map[string]any{
+		"seq": e.Seq, "stored": e.Time.UTC(), "pipeline": d.Pipeline, "sobject": d.SObject, "mode": d.Mode,
+		"subject": d.Subject, "stream_seq": d.StreamSeq, "job": d.Job, "job_seq": d.Seq, "key": d.Key,
+		"code": d.Code, "message": d.Message, "fields": d.Fields, "attempts": d.Attempts,
+		"first_failure": d.FirstFailure, "last_failure": d.LastFailure, "worker": d.Worker, "record": rec,
+	}
+}
+
+func dlqShow(ctx context.Context, insp *deadletter.Inspector, f deadletter.Filter, asJSON bool, w io.Writer) error {
+	entries, err := insp.List(ctx, f)
+	if err != nil {
+		return err
+	}
+	for i, e := range entries {
+		if asJSON {
+			if err := json.NewEncoder(w).Encode(jsonEntry(e)); err != nil {
+				return err
+			}
+			continue
+		}
+		d := e.DeadLetter
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintf(w, "dead letter %d (stored %s)\n", e.Seq, e.Time.UTC().Format(time.RFC3339))
+		fmt.Fprintf(w, "  pipeline:   %s (%s %s)\n", d.Pipeline, d.SObject, d.Mode)
+		fmt.Fprintf(w, "  record:     %s stream seq %d", d.Subject, d.StreamSeq)
+		if d.Job != "" {
+			fmt.Fprintf(w, ", job %s seq %d", d.Job, d.Seq)
+		}
+		if d.Key != "" {
+			fmt.Fprintf(w, ", key %s", d.Key)
+		}
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "  error:      %s: %s\n", d.Code, d.Message)
+		if len(d.Fields) > 0 {
+			fmt.Fprintf(w, "  fields:     %s\n", strings.Join(d.Fields, ", "))
+		}
+		fmt.Fprintf(w, "  attempts:   %d (first failure %s, last %s, worker %s)\n", d.Attempts,
+			d.FirstFailure.UTC().Format(time.RFC3339), d.LastFailure.UTC().Format(time.RFC3339), d.Worker)
+		for k, vs := range d.Headers {
+			fmt.Fprintf(w, "  header:     %s: %s\n", k, strings.Join(vs, ", "))
+		}
+		fmt.Fprintf(w, "  original:   %s\n", d.Data)
+	}
+	if len(entries) == 0 {
+		return fmt.Errorf("no dead letter matches")
+	}
+	return nil
+}
+
+func dlqReplay(ctx context.Context, insp *deadletter.Inspector, f deadletter.Filter, o deadletter.ReplayOptions, w io.Writer) error {
+	rep, err := insp.Replay(ctx, f, o)
+	if err != nil {
+		return err
+	}
+	verb := "replayed"
+	if o.DryRun {
+		verb = "would replay"
+	}
+	for _, e := range rep.Replayed {
+		to := o.Subject
+		if to == "" {
+			to = e.DeadLetter.Subject
+		}
+		fmt.Fprintf(w, "%s dead letter %d (%s job %s seq %d) to %s\n", verb, e.Seq, e.DeadLetter.Code, e.DeadLetter.Job, e.DeadLetter.Seq, to)
+	}
+	fmt.Fprintf(w, "%d %s", len(rep.Replayed), verb)
+	if rep.Duplicates > 0 {
+		fmt.Fprintf(w, " (%d were already republished by an earlier, interrupted replay)", rep.Duplicates)
+	}
+	fmt.Fprintln(w)
+	for _, err := range rep.Failed {
+		fmt.Fprintf(w, "not replayed: %v\n", err)
+	}
+	if len(rep.Failed) > 0 {
+		return fmt.Errorf("%d dead letters could not be replayed and are still there", len(rep.Failed))
+	}
+	return nil
+}
+
+func dlqPurge(ctx context.Context, insp *deadletter.Inspector, f deadletter.Filter, yes bool, stdin io.Reader, w io.Writer) error {
+	if !yes {
+		entries, err := insp.List(ctx, f)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "delete %d dead letters? type yes: ", len(entries))
+		line, _ := bufio.NewReader(stdin).ReadString('\n')
+		if strings.TrimSpace(line) != "yes" {
+			return fmt.Errorf("not confirmed; nothing deleted (use --yes in scripts)")
+		}
+	}
+	n, err := insp.Purge(ctx, f)
+	fmt.Fprintf(w, "deleted %d dead letters\n", n)
+	return err
+}

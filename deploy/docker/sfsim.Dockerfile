@@ -1,0 +1,9 @@
+# The sfsim image: a static binary on scratch, with the CA bundle for TLS to
+# Salesforce. Built by deploy/build-images.sh from deploy/.build/.
+FROM scratch
+COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY sfsim /usr/local/bin/sfsim
+COPY probe /usr/local/bin/probe
+COPY examples /examples
+USER 65532:65532
+ENTRYPOINT ["/usr/local/bin/sfsim"]

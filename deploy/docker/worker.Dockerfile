@@ -1,0 +1,9 @@
+# The worker image: a static binary on scratch, with the CA bundle for TLS to
+# Salesforce. Built by deploy/build-images.sh from deploy/.build/.
+FROM scratch
+COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY worker /usr/local/bin/worker
+COPY probe /usr/local/bin/probe
+COPY examples /examples
+USER 65532:65532
+ENTRYPOINT ["/usr/local/bin/worker"]
