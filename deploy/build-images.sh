@@ -19,6 +19,10 @@ ca=/etc/ssl/certs/ca-certificates.crt
 [ -f "$ca" ] || { echo "build-images: $ca is missing (apt-get install ca-certificates)" >&2; exit 1; }
 cp "$ca" "$out/"
 cp -r examples "$out/examples"
+# An empty directory the Dockerfiles copy to /keys (sfsim) and /out (producer)
+# owned by 65532: Docker gives an empty named volume mounted there the same
+# owner, so the non-root containers can write to it (deploy/docker-compose.yaml).
+mkdir -p "$out/empty"
 
 export CGO_ENABLED=0 GOOS=linux
 flags=(-trimpath -ldflags "-s -w")

@@ -5,5 +5,7 @@ COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY sfsim /usr/local/bin/sfsim
 COPY probe /usr/local/bin/probe
 COPY examples /examples
+# --gen-key directory; a named volume mounted here inherits the owner.
+COPY --chown=65532:65532 empty /keys
 USER 65532:65532
 ENTRYPOINT ["/usr/local/bin/sfsim"]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -135,33 +136,66 @@ func (r *runner) ensureConsumer(ctx context.Context) error {
 	return nil
 }
 
-// loop fetches and processes batches until ctx ends. Fetch waits at most
-// linger for a batch to fill, so it returns soon after shutdown starts.
-func (r *runner) loop(ctx, workCtx context.Context, slot int) {
+// loop fetches batches and processes them, up to slots at once, until ctx
+// ends. One pull request at a time per replica: JetStream serves waiting
+// pull requests round-robin, so several idle requests would split a trickle
+// of records into small batches, and records fetched ahead of a free slot
+// would wait without heartbeats. Fetch waits at most linger for a batch to
+// fill, so it returns soon after shutdown starts; in-flight batches finish
+// under workCtx.
+func (r *runner) loop(ctx, workCtx context.Context) {
+	slots := make(chan struct{}, r.slots)
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	failures := 0
-	for ctx.Err() == nil {
-		batch, err := r.consumer.Fetch(r.batchSize, jetstream.FetchMaxWait(r.linger))
+	for {
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		if ctx.Err() != nil {
+			<-slots
+			return
+		}
+		msgs, err := r.fetch()
 		if err != nil {
+			<-slots
 			failures++
-			r.log.Warn().Err(err).Int("slot", slot).Msg("fetch failed")
+			r.log.Warn().Err(err).Msg("fetch failed")
 			if sleepCtx(ctx, min(time.Duration(failures)*200*time.Millisecond, 5*time.Second)) != nil {
 				return
 			}
 			continue
 		}
-		var msgs []jetstream.Msg
-		for m := range batch.Messages() {
-			msgs = append(msgs, m)
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
-			r.log.Debug().Err(err).Msg("fetch ended with an error")
-		}
 		failures = 0
 		if len(msgs) == 0 {
+			<-slots
 			continue
 		}
-		r.process(workCtx, msgs)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			r.process(workCtx, msgs)
+		}()
 	}
+}
+
+// fetch pulls up to batch_size messages, waiting at most linger.
+func (r *runner) fetch() ([]jetstream.Msg, error) {
+	batch, err := r.consumer.Fetch(r.batchSize, jetstream.FetchMaxWait(r.linger))
+	if err != nil {
+		return nil, err
+	}
+	var msgs []jetstream.Msg
+	for m := range batch.Messages() {
+		msgs = append(msgs, m)
+	}
+	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
+		r.log.Debug().Err(err).Msg("fetch ended with an error")
+	}
+	return msgs, nil
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

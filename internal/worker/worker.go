@@ -219,13 +219,11 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	for _, r := range w.runners {
-		for slot := 0; slot < r.slots; slot++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				r.loop(ctx, workCtx, slot)
-			}()
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.loop(ctx, workCtx)
+		}()
 	}
 	if !w.opts.DisableAdvisories {
 		wg.Add(1)
