@@ -1,0 +1,547 @@
+//go:build integration
+
+package integration
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	mobynet "github.com/moby/moby/api/types/network"
+	"github.com/moby/moby/client"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/testcontainers/testcontainers-go"
+	"github.com/testcontainers/testcontainers-go/network"
+	"github.com/testcontainers/testcontainers-go/wait"
+
+	"github.com/kinetic-sync/kinetic/pkg/messages"
+	"github.com/kinetic-sync/kinetic/pkg/pipeline"
+	"github.com/kinetic-sync/kinetic/pkg/salesforce/sfsim"
+)
+
+// Ports inside the containers.
+const (
+	portNATS    = "4222/tcp"
+	portNATSMon = "8222/tcp"
+	portSim     = "7080/tcp"
+	portMetrics = "9464/tcp"
+)
+
+// Files inside the containers. The images run as 65532 (no shell, no
+// home): the files are copied world-readable.
+const (
+	ctrPipelines = "/etc/kinetic/pipelines.yaml"
+	ctrSchema    = "/etc/kinetic/schema.yaml"
+	ctrPublicKey = "/etc/kinetic/jwt.pub"
+)
+
+// startupTimeout bounds how long one container may take to answer its
+// readiness probe; the machine is small and shared.
+const startupTimeout = 120 * time.Second
+
+// keys is the JWT key pair of every test: the workers sign with the private
+// key, the simulator trusts the public one. RSA generation is slow, so once.
+var keys = sync.OnceValues(func() (priv, pub []byte) {
+	priv, pub, err := sfsim.GenerateKeyPair(2048)
+	if err != nil {
+		panic(err)
+	}
+	return priv, pub
+})
+
+// Options shape a cluster.
+type Options struct {
+	// Workers is how many worker replicas to start. Default 3.
+	Workers int
+	// WorkerEnv adds or overrides worker environment variables.
+	WorkerEnv map[string]string
+}
+
+// Cluster is one test's world: its own Docker network, a 3-node NATS
+// JetStream cluster, the simulator and the workers, and the test process's
+// clients on mapped ports.
+type Cluster struct {
+	t      *testing.T
+	ctx    context.Context // ends before the test binary's -timeout, so cleanups run
+	docker *testcontainers.DockerClient
+	net    *testcontainers.DockerNetwork
+
+	NATS    []*Node
+	Sim     *Node
+	Workers []*Node
+
+	mu    sync.Mutex
+	nodes []*Node // every container created, for cleanup and logs
+
+	Admin *sfsim.AdminClient
+	HTTP  *http.Client
+	NC    *nats.Conn
+	JS    jetstream.JetStream
+	Topo  messages.Topology
+	Pipes *pipeline.Config
+
+	workerEnv map[string]string
+}
+
+// Node is one container.
+type Node struct {
+	Name string // network alias and hostname: nats-1, sfsim, worker-2, …
+	C    *testcontainers.DockerContainer
+	c    *Cluster
+}
+
+// NewCluster starts a cluster for t and removes it when t ends, dumping
+// container logs first when t failed.
+func NewCluster(t *testing.T, o Options) *Cluster {
+	t.Helper()
+	if o.Workers == 0 {
+		o.Workers = 3
+	}
+	ctx, cancel := testContext(t)
+	c := &Cluster{t: t, ctx: ctx, HTTP: &http.Client{Timeout: 10 * time.Second}, Topo: messages.Topology{Replicas: 3}.WithDefaults()}
+	t.Cleanup(cancel)
+
+	pipes, err := pipeline.LoadConfig(filepath.Join("testdata", "pipelines.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Pipes = pipes
+
+	docker, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		t.Fatalf("docker: %v", err)
+	}
+	c.docker = docker
+	// One cleanup for everything, registered before anything is created:
+	// it sees every container added later, and runs even when setup fails.
+	t.Cleanup(c.teardown)
+
+	nw, err := network.New(ctx, network.WithLabels(ownerLabels()))
+	if err != nil {
+		t.Fatalf("creating the test network: %v", err)
+	}
+	c.net = nw
+
+	c.startNATS()
+	c.startSim()
+	c.connect()
+	priv, _ := keys()
+	c.workerEnv = map[string]string{
+		"NATS_URL":                 "nats://nats-1:4222,nats://nats-2:4222,nats://nats-3:4222",
+		"KINETIC_PIPELINES":        ctrPipelines,
+		"KINETIC_STREAM_REPLICAS":  "3",
+		"KINETIC_METRICS_ADDR":     ":9464",
+		"KINETIC_SHUTDOWN_TIMEOUT": "10s",
+		"KINETIC_LOG_LEVEL":        "info",
+		"SF_LOGIN_URL":             "http://sfsim:7080",
+		"SF_CLIENT_ID":             "sfsim-consumer-key",
+		"SF_USERNAME":              "dev@kinetic.local",
+		"SF_PRIVATE_KEY":           string(priv),
+		// Far above any latency the tests inject, far below the 2m default:
+		// a call into a partitioned network gives up in reasonable time.
+		"SF_TIMEOUT": "30s",
+	}
+	for k, v := range o.WorkerEnv {
+		c.workerEnv[k] = v
+	}
+	c.Workers = c.startAll("worker", o.Workers, c.workerRequest)
+	return c
+}
+
+// testContext ends two minutes before the test binary's deadline, so that a
+// hung step fails the test and its cleanups still remove the containers
+// (the -timeout panic would skip them).
+func testContext(t *testing.T) (context.Context, context.CancelFunc) {
+	if d, ok := t.Deadline(); ok {
+		return context.WithDeadline(context.Background(), d.Add(-2*time.Minute))
+	}
+	return context.WithTimeout(context.Background(), 30*time.Minute)
+}
+
+func ownerLabels() map[string]string {
+	l := testcontainers.GenericLabels()
+	l[labelOwner] = "true"
+	l[labelPID] = strconv.Itoa(os.Getpid())
+	return l
+}
+
+// request fills what every container of the cluster shares.
+func (c *Cluster) request(name, image string, req testcontainers.ContainerRequest) testcontainers.GenericContainerRequest {
+	req.Image = image
+	req.Labels = ownerLabels()
+	req.Networks = []string{c.net.Name}
+	req.NetworkAliases = map[string][]string{c.net.Name: {name}}
+	req.ConfigModifier = func(cfg *container.Config) { cfg.Hostname = name }
+	return testcontainers.GenericContainerRequest{ContainerRequest: req, Started: true}
+}
+
+// run creates and starts a container and waits for its readiness probe.
+func (c *Cluster) run(name string, req testcontainers.GenericContainerRequest) (*Node, error) {
+	ctr, err := testcontainers.GenericContainer(c.ctx, req)
+	n := &Node{Name: name, c: c}
+	if ctr != nil {
+		n.C = ctr.(*testcontainers.DockerContainer)
+		c.mu.Lock()
+		c.nodes = append(c.nodes, n)
+		c.mu.Unlock()
+	}
+	if err != nil {
+		return n, fmt.Errorf("starting %s: %w", name, err)
+	}
+	return n, nil
+}
+
+// startAll starts count containers named kind-1…kind-count in parallel.
+func (c *Cluster) startAll(kind string, count int, reqFor func(name string) testcontainers.GenericContainerRequest) []*Node {
+	c.t.Helper()
+	nodes := make([]*Node, count)
+	errs := make([]error, count)
+	var wg sync.WaitGroup
+	for i := range count {
+		name := fmt.Sprintf("%s-%d", kind, i+1)
+		wg.Go(func() { nodes[i], errs[i] = c.run(name, reqFor(name)) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		c.t.Fatal(err)
+	}
+	return nodes
+}
+
+func (c *Cluster) startNATS() {
+	c.t.Helper()
+	c.NATS = c.startAll("nats", 3, func(name string) testcontainers.GenericContainerRequest {
+		var routes []string
+		for i := 1; i <= 3; i++ {
+			if other := fmt.Sprintf("nats-%d", i); other != name {
+				routes = append(routes, "nats://"+other+":6222")
+			}
+		}
+		return c.request(name, imageNATS, testcontainers.ContainerRequest{
+			Cmd: []string{"-js", "-sd", "/data", "-n", name, "--cluster_name", "kinetic",
+				"--cluster", "nats://0.0.0.0:6222", "--routes", strings.Join(routes, ","),
+				"-m", "8222", "--no_advertise"},
+			ExposedPorts: []string{portNATS, portNATSMon},
+			// The full /healthz: JetStream enabled and the meta group formed
+			// (all three must be up for it, hence the parallel start).
+			WaitingFor: wait.ForHTTP("/healthz").WithPort(portNATSMon).WithForcedIPv4LocalHost().
+				WithStartupTimeout(startupTimeout).WithPollInterval(250 * time.Millisecond),
+		})
+	})
+}
+
+func (c *Cluster) startSim() {
+	c.t.Helper()
+	schema, err := os.ReadFile(filepath.Join("testdata", "schema.yaml"))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	_, pub := keys()
+	n, err := c.run("sfsim", c.request("sfsim", imageSim, testcontainers.ContainerRequest{
+		Cmd: []string{"--addr", "0.0.0.0:7080", "--schema", ctrSchema, "--public-key", ctrPublicKey,
+			"--log-level", "info", "--log-format", "json"},
+		ExposedPorts: []string{portSim},
+		Files: []testcontainers.ContainerFile{
+			{Reader: bytes.NewReader(schema), ContainerFilePath: ctrSchema, FileMode: 0o644},
+			{Reader: bytes.NewReader(pub), ContainerFilePath: ctrPublicKey, FileMode: 0o644},
+		},
+		WaitingFor: wait.ForHTTP("/__admin/healthz").WithPort(portSim).WithForcedIPv4LocalHost().
+			WithStartupTimeout(startupTimeout).WithPollInterval(250 * time.Millisecond),
+	}))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.Sim = n
+	c.Admin = sfsim.NewAdminClient(n.URL(portSim), c.HTTP)
+}
+
+func (c *Cluster) workerRequest(name string) testcontainers.GenericContainerRequest {
+	pipes, err := os.ReadFile(filepath.Join("testdata", "pipelines.yaml"))
+	if err != nil {
+		panic(err)
+	}
+	env := map[string]string{"KINETIC_WORKER_ID": name}
+	for k, v := range c.workerEnv {
+		env[k] = v
+	}
+	return c.request(name, imageWorker, testcontainers.ContainerRequest{
+		Env:          env,
+		ExposedPorts: []string{portMetrics},
+		Files:        []testcontainers.ContainerFile{{Reader: bytes.NewReader(pipes), ContainerFilePath: ctrPipelines, FileMode: 0o644}},
+		WaitingFor: wait.ForHTTP("/readyz").WithPort(portMetrics).WithForcedIPv4LocalHost().
+			WithStartupTimeout(startupTimeout).WithPollInterval(250 * time.Millisecond),
+	})
+}
+
+// connect connects the test process to the NATS cluster through the mapped
+// client ports, and waits until JetStream answers (meta leader elected).
+func (c *Cluster) connect() {
+	c.t.Helper()
+	var urls []string
+	for _, n := range c.NATS {
+		urls = append(urls, "nats://"+n.HostPort(portNATS))
+	}
+	nc, err := nats.Connect(strings.Join(urls, ","),
+		nats.Name("kinetic-integration-test"),
+		// The servers' cluster addresses are not reachable as such from the
+		// host; only the mapped ports are.
+		nats.IgnoreDiscoveredServers(),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.Timeout(5*time.Second),
+	)
+	if err != nil {
+		c.t.Fatalf("connecting to NATS at %v: %v", urls, err)
+	}
+	c.NC = nc
+	if c.JS, err = jetstream.New(nc); err != nil {
+		c.t.Fatal(err)
+	}
+	c.Eventually("JetStream to answer", 60*time.Second, func() error {
+		ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+		defer cancel()
+		_, err := c.JS.AccountInfo(ctx)
+		return err
+	})
+}
+
+// teardown dumps logs when the test failed, then removes every container
+// and the network.
+func (c *Cluster) teardown() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if c.NC != nil {
+		c.NC.Close()
+	}
+	c.mu.Lock()
+	nodes := slices.Clone(c.nodes)
+	c.mu.Unlock()
+	if c.t.Failed() {
+		for _, n := range nodes {
+			c.t.Logf("---- last log lines of %s ----\n%s", n.Name, n.LogTail(ctx, 60))
+		}
+	}
+	var wg sync.WaitGroup
+	for _, n := range nodes {
+		wg.Go(func() {
+			if err := n.C.Terminate(ctx, testcontainers.StopTimeout(0)); err != nil && !strings.Contains(err.Error(), "No such container") {
+				c.t.Errorf("removing container %s: %v", n.Name, err)
+			}
+		})
+	}
+	wg.Wait()
+	if c.net != nil {
+		if err := c.net.Remove(ctx); err != nil {
+			c.t.Errorf("removing network %s: %v", c.net.Name, err)
+		}
+	}
+	c.HTTP.CloseIdleConnections()
+	if c.docker != nil {
+		c.docker.Close()
+	}
+}
+
+// Eventually polls cond until it returns nil, failing the test with the
+// last error after timeout.
+func (c *Cluster) Eventually(what string, timeout time.Duration, cond func() error) {
+	c.t.Helper()
+	if err := c.poll(timeout, cond); err != nil {
+		c.t.Fatalf("timed out after %v waiting for %s: %v", timeout, what, err)
+	}
+}
+
+func (c *Cluster) poll(timeout time.Duration, cond func() error) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || c.ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-c.ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// Worker returns the worker named name.
+func (c *Cluster) Worker(name string) *Node {
+	for _, w := range c.Workers {
+		if w.Name == name {
+			return w
+		}
+	}
+	c.t.Fatalf("no worker %s", name)
+	return nil
+}
+
+// Pipeline returns a pipeline of testdata/pipelines.yaml.
+func (c *Cluster) Pipeline(name string) *pipeline.PipelineConfig {
+	pc, ok := c.Pipes.Pipeline(name)
+	if !ok {
+		c.t.Fatalf("no pipeline %s in testdata/pipelines.yaml", name)
+	}
+	return pc
+}
+
+// HostPort is 127.0.0.1:<mapped port> of a container port. A restarted
+// container gets new mapped ports, so ask again after a restart.
+func (n *Node) HostPort(port string) string {
+	p, err := n.C.MappedPort(n.c.ctx, port)
+	if err != nil {
+		n.c.t.Fatalf("%s: mapped port %s: %v", n.Name, port, err)
+	}
+	return "127.0.0.1:" + p.Port()
+}
+
+// URL is http://127.0.0.1:<mapped port>.
+func (n *Node) URL(port string) string { return "http://" + n.HostPort(port) }
+
+// Kill sends SIGKILL: the process dies at once, nothing is flushed.
+func (n *Node) Kill() {
+	n.c.t.Helper()
+	if _, err := n.c.docker.ContainerKill(n.c.ctx, n.C.GetContainerID(), client.ContainerKillOptions{Signal: "SIGKILL"}); err != nil {
+		n.c.t.Fatalf("kill -9 %s: %v", n.Name, err)
+	}
+	n.waitExited()
+}
+
+// Stop sends SIGTERM and waits up to grace for the process to exit (then
+// Docker kills it), and returns its exit code.
+func (n *Node) Stop(grace time.Duration) int {
+	n.c.t.Helper()
+	if err := n.C.Stop(n.c.ctx, &grace); err != nil {
+		n.c.t.Fatalf("stopping %s: %v", n.Name, err)
+	}
+	return n.waitExited().ExitCode
+}
+
+func (n *Node) waitExited() *container.State {
+	n.c.t.Helper()
+	var st *container.State
+	n.c.Eventually(n.Name+" to exit", 60*time.Second, func() error {
+		var err error
+		if st, err = n.State(); err != nil {
+			return err
+		}
+		if st.Running {
+			return errors.New("still running")
+		}
+		return nil
+	})
+	return st
+}
+
+// Start starts a stopped container and waits for its readiness probe.
+func (n *Node) Start() {
+	n.c.t.Helper()
+	if err := n.C.Start(n.c.ctx); err != nil {
+		n.c.t.Fatalf("starting %s again: %v", n.Name, err)
+	}
+}
+
+// State is the container's state as Docker reports it.
+func (n *Node) State() (*container.State, error) {
+	res, err := n.c.docker.ContainerInspect(n.c.ctx, n.C.GetContainerID(), client.ContainerInspectOptions{})
+	if err != nil {
+		return nil, err
+	}
+	return res.Container.State, nil
+}
+
+// Disconnect cuts the container off the test network: its connections
+// hang, as in a network partition.
+func (n *Node) Disconnect() {
+	n.c.t.Helper()
+	if _, err := n.c.docker.NetworkDisconnect(n.c.ctx, n.c.net.ID, client.NetworkDisconnectOptions{Container: n.C.GetContainerID()}); err != nil {
+		n.c.t.Fatalf("disconnecting %s: %v", n.Name, err)
+	}
+}
+
+// Reconnect puts the container back on the test network under its alias.
+func (n *Node) Reconnect() {
+	n.c.t.Helper()
+	_, err := n.c.docker.NetworkConnect(n.c.ctx, n.c.net.ID, client.NetworkConnectOptions{
+		Container:      n.C.GetContainerID(),
+		EndpointConfig: &mobynet.EndpointSettings{Aliases: []string{n.Name}},
+	})
+	if err != nil {
+		n.c.t.Fatalf("reconnecting %s: %v", n.Name, err)
+	}
+}
+
+// Get fetches a path of the container's port through its mapped port.
+func (n *Node) Get(port, path string) (int, string, error) {
+	resp, err := n.c.HTTP.Get(n.URL(port) + path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), err
+}
+
+// Metric sums the samples of a Prometheus metric (any labels) on a worker.
+func (n *Node) Metric(name string) (float64, error) {
+	code, body, err := n.Get(portMetrics, "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	if code != http.StatusOK {
+		return 0, fmt.Errorf("/metrics: HTTP %d", code)
+	}
+	sum, found := 0.0, false
+	for line := range strings.Lines(body) {
+		line = strings.TrimSpace(line)
+		if !strings.HasPrefix(line, name) || strings.HasPrefix(line, "#") {
+			continue
+		}
+		rest := line[len(name):]
+		if rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue // another metric sharing the prefix
+		}
+		v, err := strconv.ParseFloat(rest[strings.LastIndexByte(rest, ' ')+1:], 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %q: %v", name, line, err)
+		}
+		sum, found = sum+v, true
+	}
+	if !found {
+		return 0, fmt.Errorf("metric %s not exported", name)
+	}
+	return sum, nil
+}
+
+// LogTail returns the last lines of the container's output.
+func (n *Node) LogTail(ctx context.Context, lines int) string {
+	rc, err := n.C.Logs(ctx)
+	if err != nil {
+		return fmt.Sprintf("(no logs: %v)", err)
+	}
+	defer rc.Close()
+	data, err := io.ReadAll(rc)
+	if err != nil {
+		return fmt.Sprintf("(reading logs: %v)", err)
+	}
+	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	return strings.Join(all, "\n")
+}
