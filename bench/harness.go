@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -209,16 +210,26 @@ func (e *env) startWorkers(n, concurrency int) (stop func(), err error) {
 	return stop, nil
 }
 
-// publish publishes n benchmark records as one job with the producer library.
-func (e *env) publish(ctx context.Context, job string, n, keys int) error {
+// payloads encodes n benchmark records, ahead of a timed run (the limit
+// measurement publishes ready bytes too).
+func payloads(n, keys int) ([][]byte, error) {
+	out := make([][]byte, n)
+	for i := range out {
+		b, err := messages.EncodeRecord(record(i, keys))
+		if err != nil {
+			return nil, err
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
+// publish publishes the payloads as one job with the producer library.
+func (e *env) publish(ctx context.Context, job string, data [][]byte) error {
 	pub := messages.NewPublisher(e.js, messages.PublisherOptions{MaxPending: 2000})
 	subj := messages.Subjects{}.Records("Account", "upsert")
-	for i := 0; i < n; i++ {
-		data, err := messages.EncodeRecord(record(i, keys))
-		if err != nil {
-			return err
-		}
-		if err := pub.PublishAsync(ctx, subj, data, messages.RecordMeta{Job: job, Seq: int64(i + 1), MsgID: fmt.Sprintf("%s-%d", job, i+1)}); err != nil {
+	for i, d := range data {
+		if err := pub.PublishAsync(ctx, subj, d, messages.RecordMeta{Job: job, Seq: int64(i + 1), MsgID: job + "-" + strconv.Itoa(i+1)}); err != nil {
 			return err
 		}
 	}
@@ -228,13 +239,17 @@ func (e *env) publish(ctx context.Context, job string, n, keys int) error {
 // runJob publishes n records and waits for every outcome; the clock runs
 // from the first publish to the last result.
 func (e *env) runJob(ctx context.Context, job string, n, keys int) (time.Duration, *jobs.Result, error) {
+	data, err := payloads(n, keys)
+	if err != nil {
+		return 0, nil, err
+	}
 	start := time.Now()
 	var pubErr error
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		pubErr = e.publish(ctx, job, n, keys)
+		pubErr = e.publish(ctx, job, data)
 	}()
 	res, err := jobs.Watch(ctx, e.js, jobs.Options{Job: job, Total: n, Since: start.Add(-time.Second)})
 	elapsed := time.Since(start)

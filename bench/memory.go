@@ -61,7 +61,11 @@ func (h *harness) drain(ctx context.Context, bin string, n int) (drainResult, er
 		return out, err
 	}
 	h.printf("(6) memory: publishing a backlog of %d records", n)
-	if err := e.publish(ctx, fmt.Sprintf("backlog-%d", n), n, 10_000); err != nil {
+	data, err := payloads(n, 10_000)
+	if err != nil {
+		return out, err
+	}
+	if err := e.publish(ctx, fmt.Sprintf("backlog-%d", n), data); err != nil {
 		return out, err
 	}
 	_, pipelinesFile, err := e.pipelines(perWorkerCalls)

@@ -151,7 +151,7 @@ func (e *env) start(mod func(*worker.Options)) *running {
 		HoldBackoff:     func(int) time.Duration { return 50 * time.Millisecond },
 		Logger:          zerolog.New(zerolog.NewTestWriter(e.t)).Level(zerolog.WarnLevel),
 	}
-	noWait := pipeline.RetryPolicy{RecordAttempts: 1}.NoWait()
+	noWait := pipeline.RetryPolicy{RecordAttempts: 1, RateLimitWait: -1}.NoWait()
 	o.Retry = &noWait
 	if mod != nil {
 		mod(&o)

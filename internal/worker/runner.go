@@ -57,7 +57,7 @@ func newRunner(w *Worker, pc *pipeline.PipelineConfig) (*runner, error) {
 		// One attempt per record: a record that fails with a retryable error
 		// is naked with a delay and JetStream redelivers it. Rate limits are
 		// waited out in place, however long they last.
-		opts.Retry = pipeline.RetryPolicy{RecordAttempts: 1}
+		opts.Retry = pipeline.RetryPolicy{RecordAttempts: 1, RateLimitWait: -1}
 	}
 	opts.Logger = w.log
 	p, err := pipeline.New(opts)

@@ -58,7 +58,7 @@ type Options struct {
 	HoldBackoff func(attempt int) time.Duration
 	// Retry is the loader's retry policy. Default: pipeline defaults with one
 	// attempt per record (JetStream redelivery does the rest) and no limit on
-	// waiting out rate limits.
+	// waiting out rate limits (RateLimitWait -1).
 	Retry *pipeline.RetryPolicy
 	// Metrics; default NewMetrics().
 	Metrics *Metrics

@@ -3,7 +3,6 @@ package messages
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -101,7 +100,7 @@ func EncodeBatchResult(r *BatchResult) ([]byte, error) {
 // DecodeBatchResult decodes a batch result strictly.
 func DecodeBatchResult(data []byte) (*BatchResult, error) {
 	var r BatchResult
-	if err := decodeEnvelope("batch result", data, &r); err != nil {
+	if err := decodeEnvelope("batch result", data, &r, &r.V); err != nil {
 		return nil, err
 	}
 	for i, rec := range r.Records {
@@ -143,7 +142,7 @@ func DecodeDeadLetter(h nats.Header, body []byte) (*DeadLetter, error) {
 		return nil, &DecodeError{Code: CodeUndecodable, Msg: "dead letter: no " + HeaderDeadLetter + " header"}
 	}
 	var d DeadLetter
-	if err := decodeEnvelope("dead letter", []byte(env), &d); err != nil {
+	if err := decodeEnvelope("dead letter", []byte(env), &d, &d.V); err != nil {
 		return nil, err
 	}
 	if d.Subject == "" || d.Code == "" {
@@ -153,29 +152,32 @@ func DecodeDeadLetter(h nats.Header, body []byte) (*DeadLetter, error) {
 	return &d, nil
 }
 
-// decodeEnvelope checks the version first, so that a newer envelope gives a
-// *VersionError rather than an unknown-field error, then decodes strictly.
-func decodeEnvelope(kind string, data []byte, v any) error {
+// decodeEnvelope decodes strictly in one pass. Only when that fails does it
+// look at the version, so that a newer envelope (whose new fields would fail
+// the strict decode) is reported as a *VersionError rather than a
+// malformed one.
+func decodeEnvelope(kind string, data []byte, v any, version *int) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		var rest json.RawMessage
+		if dec.Decode(&rest) != io.EOF {
+			return &DecodeError{Code: CodeUndecodable, Msg: kind + " has trailing data"}
+		}
+		switch {
+		case *version == 0:
+			return &DecodeError{Code: CodeUndecodable, Msg: kind + " has no version field \"v\""}
+		case *version != Version:
+			return &VersionError{Kind: kind, Version: *version}
+		}
+		return nil
+	}
 	var probe struct {
 		V *int `json:"v"`
 	}
-	if err := json.Unmarshal(data, &probe); err != nil {
-		return &DecodeError{Code: CodeUndecodable, Msg: kind + " is not a JSON object", Err: err}
-	}
-	if probe.V == nil {
-		return &DecodeError{Code: CodeUndecodable, Msg: kind + " has no version field \"v\""}
-	}
-	if *probe.V != Version {
+	if json.Unmarshal(data, &probe) == nil && probe.V != nil && *probe.V != Version {
 		return &VersionError{Kind: kind, Version: *probe.V}
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return &DecodeError{Code: CodeUndecodable, Msg: "malformed " + kind, Err: err}
-	}
-	var rest json.RawMessage
-	if err := dec.Decode(&rest); !errors.Is(err, io.EOF) {
-		return &DecodeError{Code: CodeUndecodable, Msg: kind + " has trailing data"}
-	}
-	return nil
+	return &DecodeError{Code: CodeUndecodable, Msg: "malformed " + kind, Err: err}
 }

@@ -19,9 +19,9 @@ type RetryPolicy struct {
 	// again. Default 5. The worker uses 1 and lets JetStream redeliver.
 	RecordAttempts int
 	// RateLimitWait is how long to keep waiting while Salesforce answers
-	// REQUEST_LIMIT_EXCEEDED before giving up on the records; 0 waits until
-	// the context ends. Default 10m (the worker uses 0: a rate limit pauses
-	// the pipeline, it never dead-letters).
+	// REQUEST_LIMIT_EXCEEDED before giving up on the records; a negative
+	// value waits until the context ends. Default 10m. The worker waits
+	// without limit: a rate limit pauses the pipeline, it never dead-letters.
 	RateLimitWait time.Duration
 	// NewBackOff returns the pause schedule between attempts. Default:
 	// exponential from 100ms, ×2, up to 5s, ±50% jitter. Tests pass one that
@@ -39,6 +39,9 @@ func (p RetryPolicy) WithDefaults() RetryPolicy {
 	}
 	if p.RecordAttempts <= 0 {
 		p.RecordAttempts = 5
+	}
+	if p.RateLimitWait == 0 {
+		p.RateLimitWait = 10 * time.Minute
 	}
 	if p.NewBackOff == nil {
 		p.NewBackOff = func() backoff.BackOff {

@@ -1,0 +1,427 @@
+//go:build integration
+
+package integration
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kinetic-sync/kinetic/pkg/deadletter"
+	"github.com/kinetic-sync/kinetic/pkg/jobs"
+	"github.com/kinetic-sync/kinetic/pkg/messages"
+	"github.com/kinetic-sync/kinetic/pkg/pipeline"
+)
+
+// Job is a set of records published under one job id, numbered 1..N. Each
+// record carries a value unique to it (Keys[seq-1]) that lands in
+// Salesforce (KeyField), so the simulator's records can be matched back.
+type Job struct {
+	ID       string
+	Pipeline *pipeline.PipelineConfig
+	Subject  string
+	KeyField string   // External_Key__c (UPSERT) or Name (INSERT)
+	Keys     []string // Keys[seq-1]
+	Payloads [][]byte // Payloads[seq-1]: the bytes published
+}
+
+// Len is the number of records of the job.
+func (j *Job) Len() int { return len(j.Payloads) }
+
+// UpsertJob makes n records for the accounts pipeline (UPSERT on
+// External_Key__c).
+func (c *Cluster) UpsertJob(id string, n int) *Job {
+	c.t.Helper()
+	pc := c.Pipeline("accounts")
+	j := &Job{ID: id, Pipeline: pc, Subject: c.Topo.Subjects().Records(pc.SObject, string(pc.Mode)), KeyField: "External_Key__c"}
+	for i := 1; i <= n; i++ {
+		key := fmt.Sprintf("%s-%07d", id, i)
+		j.add(key, map[string]any{"key": key, "company": "Company " + key, "revenue": i * 10, "score": float64(i%100) / 10})
+	}
+	return j
+}
+
+// InsertJob makes n records for the ledger pipeline (INSERT); each has a
+// unique Name.
+func (c *Cluster) InsertJob(id string, n int) *Job {
+	c.t.Helper()
+	pc := c.Pipeline("ledger")
+	j := &Job{ID: id, Pipeline: pc, Subject: c.Topo.Subjects().Records(pc.SObject, string(pc.Mode)), KeyField: "Name"}
+	for i := 1; i <= n; i++ {
+		key := fmt.Sprintf("%s-%07d", id, i)
+		j.add(key, map[string]any{"name": key, "amount": float64(i) / 4})
+	}
+	return j
+}
+
+func (j *Job) add(key string, rec map[string]any) {
+	data, err := messages.EncodeRecord(rec)
+	if err != nil {
+		panic(err)
+	}
+	j.Keys = append(j.Keys, key)
+	j.Payloads = append(j.Payloads, data)
+}
+
+// Publish publishes records from..to (1-based, inclusive) of j through
+// messages.Publisher, pipelined, and fails the test if the stream did not
+// store every one. Each carries Kinetic-Job, Kinetic-Seq, Kinetic-Key and a
+// Nats-Msg-Id, so a retried publish is deduplicated.
+func (c *Cluster) Publish(j *Job, from, to int) {
+	c.t.Helper()
+	if err := c.publish(j, from, to); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *Cluster) publish(j *Job, from, to int) error {
+	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Minute)
+	defer cancel()
+	pub := messages.NewPublisher(c.JS, messages.PublisherOptions{})
+	for seq := from; seq <= to; seq++ {
+		meta := messages.RecordMeta{Job: j.ID, Seq: int64(seq), Key: j.Keys[seq-1], MsgID: fmt.Sprintf("%s-%d", j.ID, seq)}
+		if err := pub.PublishAsync(ctx, j.Subject, j.Payloads[seq-1], meta); err != nil {
+			return fmt.Errorf("publishing job %s: %w", j.ID, err)
+		}
+	}
+	if err := pub.Flush(ctx); err != nil {
+		return fmt.Errorf("publishing job %s: %w", j.ID, err)
+	}
+	if n, _ := pub.Stats(); n != to-from+1 {
+		return fmt.Errorf("publishing job %s: the stream acknowledged %d of %d records", j.ID, n, to-from+1)
+	}
+	return nil
+}
+
+// Watch follows j with pkg/jobs until every record has a final outcome, for
+// at most timeout; it logs progress every 15s.
+func (c *Cluster) Watch(j *Job, timeout time.Duration) *jobs.Result {
+	c.t.Helper()
+	res, err := c.watch(j, timeout)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return res
+}
+
+func (c *Cluster) watch(j *Job, timeout time.Duration) (*jobs.Result, error) {
+	ctx, cancel := context.WithTimeout(c.ctx, timeout)
+	defer cancel()
+	last := time.Now()
+	res, err := jobs.Watch(ctx, c.JS, jobs.Options{
+		Topology: c.Topo, Job: j.ID, Total: j.Len(),
+		OnProgress: func(p jobs.Progress) {
+			if time.Since(last) >= 15*time.Second {
+				last = time.Now()
+				c.t.Logf("job %s: %d/%d done (loaded %d, dead-lettered %d, retry reports %d)", j.ID, p.Done, p.Total, p.Loaded, p.DeadLettered, p.Retrying)
+			}
+		},
+	})
+	if err != nil {
+		done := 0
+		var missing []int
+		if res != nil {
+			for i, o := range res.Outcomes {
+				if o.Status != "" {
+					done++
+				} else if len(missing) < 10 {
+					missing = append(missing, i+1)
+				}
+			}
+		}
+		return res, fmt.Errorf("job %s: %d of %d records have a final outcome after %v (first without one: %v): %w", j.ID, done, j.Len(), timeout, missing, err)
+	}
+	return res, nil
+}
+
+// BatchResults reads every stored batch result of a job, in stream order.
+func (c *Cluster) BatchResults(job string) []*messages.BatchResult {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(c.ctx, 2*time.Minute)
+	defer cancel()
+	cons, err := c.JS.OrderedConsumer(ctx, c.Topo.ResultsStream(), jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{c.Topo.Subjects().JobResults(job)},
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	var out []*messages.BatchResult
+	for {
+		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		n, pending := 0, uint64(1)
+		for m := range batch.Messages() {
+			n++
+			br, err := messages.DecodeBatchResult(m.Data())
+			if err != nil {
+				c.t.Fatalf("batch result of job %s: %v", job, err)
+			}
+			out = append(out, br)
+			if md, err := m.Metadata(); err == nil {
+				pending = md.NumPending
+			}
+		}
+		if n == 0 || pending == 0 {
+			return out
+		}
+	}
+}
+
+// FinalWorkers maps each sequence of a job to the worker that reported its
+// first final outcome (the one jobs.Watch keeps).
+func FinalWorkers(results []*messages.BatchResult) map[int64]string {
+	out := map[int64]string{}
+	for _, br := range results {
+		for _, ro := range br.Records {
+			if _, seen := out[ro.Seq]; !seen && messages.Final(ro.Status) && ro.Seq > 0 {
+				out[ro.Seq] = br.Worker
+			}
+		}
+	}
+	return out
+}
+
+// WaitDrained waits until a pipeline's consumer has nothing left: no
+// message pending delivery, none delivered and unacknowledged.
+func (c *Cluster) WaitDrained(pc *pipeline.PipelineConfig, timeout time.Duration) {
+	c.t.Helper()
+	durable := "kinetic_" + pc.Name
+	c.Eventually("consumer "+durable+" to be drained", timeout, func() error {
+		ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+		defer cancel()
+		cons, err := c.JS.Consumer(ctx, c.Topo.RecordsStream(), durable)
+		if err != nil {
+			return err
+		}
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if info.NumPending != 0 || info.NumAckPending != 0 {
+			return fmt.Errorf("%d pending, %d awaiting ack", info.NumPending, info.NumAckPending)
+		}
+		return nil
+	})
+}
+
+// DeadLetters lists the dead letters of a job.
+func (c *Cluster) DeadLetters(job string) []deadletter.Entry {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(c.ctx, 2*time.Minute)
+	defer cancel()
+	insp, err := deadletter.NewInspector(ctx, c.JS, c.Topo)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	list, err := insp.List(ctx, deadletter.Filter{Job: job})
+	if err != nil {
+		c.t.Fatalf("listing dead letters of job %s: %v", job, err)
+	}
+	return list
+}
+
+// SalesforceRecords returns the live records of a job in the simulator, by
+// the job's key field value.
+func (c *Cluster) SalesforceRecords(j *Job) map[string][]map[string]any {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(c.ctx, 2*time.Minute)
+	defer cancel()
+	recs, err := c.Admin.Records(ctx, j.Pipeline.SObject, false)
+	if err != nil {
+		c.t.Fatalf("reading %s records from the simulator: %v", j.Pipeline.SObject, err)
+	}
+	out := map[string][]map[string]any{}
+	for _, r := range recs {
+		k, _ := r[j.KeyField].(string)
+		if strings.HasPrefix(k, j.ID+"-") {
+			out[k] = append(out[k], r)
+		}
+	}
+	return out
+}
+
+// Account is the accounting of one job: where every published record went.
+type Account struct {
+	Job          *Job
+	Mode         string
+	Published    int
+	LoadedSF     int // distinct records of the job in the simulator
+	LiveSF       int // live records of the job in the simulator (duplicates included)
+	LoadedResult int // loaded, per the job's result
+	DeadDLQ      int // dead letters of the job in the dead-letter stream
+	DeadResult   int // dead-lettered, per the job's result
+	Skipped      int
+	SFDuplicates int // UPSERT: live − distinct external ids; INSERT: records sharing a Name
+	Redelivered  int // final outcomes reached on a delivery > 1
+	DupOutcomes  int // final outcomes reported more than once (redelivered batches)
+	Elapsed      time.Duration
+
+	DeadLetters []deadletter.Entry
+	Result      *jobs.Result
+	problems    []string
+}
+
+// AuditOptions adjust Audit.
+type AuditOptions struct {
+	// ExtraDeadLetters is how many dead letters of the job carry no
+	// sequence (a record whose Kinetic-Seq header is malformed).
+	ExtraDeadLetters int
+}
+
+// Audit accounts for every record of a finished job: it waits for the
+// pipeline's consumer to drain, then reads the simulator's records and the
+// dead-letter stream, and checks that they agree with the job's outcomes.
+// Problems are reported by Report, after the table.
+func (c *Cluster) Audit(j *Job, res *jobs.Result, elapsed time.Duration, o AuditOptions) *Account {
+	c.t.Helper()
+	c.WaitDrained(j.Pipeline, 2*time.Minute)
+	a := &Account{Job: j, Mode: string(j.Pipeline.Mode), Published: j.Len(), Elapsed: elapsed, Result: res,
+		LoadedResult: res.SuccessCount, DeadResult: res.ErrorCount, Skipped: res.SkippedCount, DupOutcomes: res.Duplicates}
+	problem := func(format string, args ...any) {
+		if len(a.problems) < 40 {
+			a.problems = append(a.problems, fmt.Sprintf("job %s: ", j.ID)+fmt.Sprintf(format, args...))
+		}
+	}
+
+	// Every record has exactly one final outcome, and the counts add up.
+	counts := map[string]int{}
+	for i, out := range res.Outcomes {
+		counts[out.Status]++
+		if out.Status == "" {
+			problem("record %d has no final outcome", i+1)
+		}
+		if out.Delivery > 1 {
+			a.Redelivered++
+		}
+	}
+	if counts[messages.StatusLoaded] != res.SuccessCount || counts[messages.StatusDeadLettered] != res.ErrorCount || counts[messages.StatusSkipped] != res.SkippedCount {
+		problem("outcomes %v do not match the result's counts (%d loaded, %d failed, %d skipped)", counts, res.SuccessCount, res.ErrorCount, res.SkippedCount)
+	}
+	if a.LoadedResult+a.DeadResult+a.Skipped != a.Published {
+		problem("loaded %d + dead-lettered %d + skipped %d != published %d", a.LoadedResult, a.DeadResult, a.Skipped, a.Published)
+	}
+
+	// What Salesforce holds agrees with the outcomes.
+	sf := c.SalesforceRecords(j)
+	known := make(map[string]bool, j.Len())
+	for i, out := range res.Outcomes {
+		key := j.Keys[i]
+		known[key] = true
+		recs := sf[key]
+		switch out.Status {
+		case messages.StatusLoaded:
+			switch {
+			case len(recs) == 0:
+				problem("record %d (%s) reported loaded as %s, but it is not in Salesforce: LOST", i+1, key, out.ID)
+			case j.Pipeline.Mode == pipeline.Upsert && (len(recs) != 1 || recs[0]["Id"] != out.ID):
+				problem("record %d (%s) reported loaded as %s; Salesforce has %d record(s), first %v", i+1, key, out.ID, len(recs), recs[0]["Id"])
+			case !slices.ContainsFunc(recs, func(r map[string]any) bool { return r["Id"] == out.ID }):
+				problem("record %d (%s) reported loaded as %s, which Salesforce does not hold", i+1, key, out.ID)
+			}
+		case messages.StatusDeadLettered, messages.StatusSkipped:
+			if len(recs) > 0 {
+				problem("record %d (%s) is %s (%s) but Salesforce holds it as %v", i+1, key, out.Status, out.Code, recs[0]["Id"])
+			}
+		}
+	}
+	for key, recs := range sf {
+		a.LoadedSF++
+		a.LiveSF += len(recs)
+		if !known[key] {
+			problem("Salesforce holds %s, which was never published", key)
+		}
+	}
+	a.SFDuplicates = a.LiveSF - a.LoadedSF
+	if a.LoadedSF != a.LoadedResult {
+		problem("Salesforce holds %d distinct records of the job, the result says %d loaded", a.LoadedSF, a.LoadedResult)
+	}
+	if j.Pipeline.Mode == pipeline.Upsert && a.SFDuplicates != 0 {
+		problem("%d duplicate records in Salesforce for an UPSERT job", a.SFDuplicates)
+	}
+
+	// The dead-letter stream holds exactly the dead-lettered records, with
+	// their original bytes and the outcome's code.
+	a.DeadLetters = c.DeadLetters(j.ID)
+	a.DeadDLQ = len(a.DeadLetters)
+	seen := map[int64]bool{}
+	noSeq := 0
+	for _, e := range a.DeadLetters {
+		d := e.DeadLetter
+		if d.Seq == 0 {
+			noSeq++
+			continue
+		}
+		if d.Seq < 0 || int(d.Seq) > j.Len() {
+			problem("dead letter %d has sequence %d, out of the job", e.Seq, d.Seq)
+			continue
+		}
+		if seen[d.Seq] {
+			problem("record %d is dead-lettered twice", d.Seq)
+		}
+		seen[d.Seq] = true
+		out := res.Outcomes[d.Seq-1]
+		if out.Status != messages.StatusDeadLettered || out.Code != d.Code {
+			problem("record %d has dead letter %d (%s) but outcome %s (%s)", d.Seq, e.Seq, d.Code, out.Status, out.Code)
+		}
+		if !bytes.Equal(d.Data, j.Payloads[d.Seq-1]) {
+			problem("dead letter of record %d does not carry the original bytes", d.Seq)
+		}
+		if d.Pipeline != j.Pipeline.Name || d.Subject != j.Subject || d.Code == "" || d.Message == "" {
+			problem("dead letter of record %d is incomplete: pipeline %q subject %q code %q message %q", d.Seq, d.Pipeline, d.Subject, d.Code, d.Message)
+		}
+	}
+	if len(seen) != a.DeadResult {
+		problem("%d records dead-lettered per the result, %d in the dead-letter stream", a.DeadResult, len(seen))
+	}
+	if noSeq != o.ExtraDeadLetters {
+		problem("%d dead letters without a sequence, want %d", noSeq, o.ExtraDeadLetters)
+	}
+	return a
+}
+
+// Report logs the accounting table of a scenario, then fails the test for
+// every problem the audits found.
+func Report(t *testing.T, scenario string, accts ...*Account) {
+	t.Helper()
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "job\tmode\tpublished\tloaded (SF)\tloaded (result)\tdead-lettered (DLQ)\tdead-lettered (result)\tskipped\tSF duplicates\tredelivered\tdup outcomes\telapsed\trecords/s\t")
+	for _, a := range accts {
+		rate := 0.0
+		if s := a.Elapsed.Seconds(); s > 0 {
+			rate = float64(a.Published) / s
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%.0f\t\n", a.Job.ID, a.Mode, a.Published, a.LoadedSF, a.LoadedResult,
+			a.DeadDLQ, a.DeadResult, a.Skipped, a.SFDuplicates, a.Redelivered, a.DupOutcomes, a.Elapsed.Round(100*time.Millisecond), rate)
+	}
+	tw.Flush()
+	t.Logf("accounting: %s\n%s", scenario, b.String())
+	var errs []error
+	for _, a := range accts {
+		for _, p := range a.problems {
+			errs = append(errs, errors.New(p))
+		}
+	}
+	if len(errs) > 0 {
+		t.Errorf("accounting found %d problem(s):\n%v", len(errs), errors.Join(errs...))
+	}
+}
+
+// CountCodes counts dead letters by code.
+func CountCodes(entries []deadletter.Entry) map[string]int {
+	out := map[string]int{}
+	for _, e := range entries {
+		out[e.DeadLetter.Code]++
+	}
+	return out
+}
