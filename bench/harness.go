@@ -18,11 +18,9 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/kinetic-sync/kinetic/internal/devenv"
-	"github.com/kinetic-sync/kinetic/internal/worker"
 	"github.com/kinetic-sync/kinetic/pkg/jobs"
 	"github.com/kinetic-sync/kinetic/pkg/messages"
 	"github.com/kinetic-sync/kinetic/pkg/pipeline"
-	"github.com/kinetic-sync/kinetic/pkg/salesforce"
 	"github.com/kinetic-sync/kinetic/pkg/salesforce/sfsim"
 )
 
@@ -163,51 +161,13 @@ func (e *env) pipelines(concurrency int) (*pipeline.Config, string, error) {
 	return cfg, path, err
 }
 
-// startWorkers runs n in-process worker replicas, each with its own NATS
-// connection and Salesforce client, as separate deployments would.
+// startWorkers runs n in-process worker replicas.
 func (e *env) startWorkers(n, concurrency int) (stop func(), err error) {
 	cfg, _, err := e.pipelines(concurrency)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var conns []*nats.Conn
-	stop = func() {
-		cancel()
-		wg.Wait()
-		for _, c := range conns {
-			c.Close()
-		}
-	}
-	for i := 0; i < n; i++ {
-		nc, err := nats.Connect(e.nats.ClientURL())
-		if err != nil {
-			stop()
-			return nil, err
-		}
-		conns = append(conns, nc)
-		client, err := salesforce.New(e.sim.SalesforceConfig())
-		if err != nil {
-			stop()
-			return nil, err
-		}
-		w, err := worker.New(worker.Options{NC: nc, Client: client, Pipelines: cfg, ID: fmt.Sprintf("bench-%d", i+1), Logger: e.h.log})
-		if err != nil {
-			stop()
-			return nil, err
-		}
-		if err := w.Setup(ctx); err != nil {
-			stop()
-			return nil, err
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			_ = w.Run(ctx)
-		}()
-	}
-	return stop, nil
+	return devenv.StartWorkers(e.nats.ClientURL(), e.sim.SalesforceConfig(), cfg, n, e.h.log)
 }
 
 // payloads encodes n benchmark records, ahead of a timed run (the limit

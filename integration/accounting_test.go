@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"text/tabwriter"
 	"time"
@@ -85,7 +86,10 @@ func (c *Cluster) Publish(j *Job, from, to int) {
 func (c *Cluster) publish(j *Job, from, to int) error {
 	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Minute)
 	defer cancel()
-	pub := messages.NewPublisher(c.JS, messages.PublisherOptions{})
+	// Retries: 20 (attempt k waits k×250ms: about 50s in all) rides out a
+	// stream leader election; the default 3 (1.5s) does not, and a node
+	// loss then fails publishes with "no response from stream".
+	pub := messages.NewPublisher(c.JS, messages.PublisherOptions{Retries: 20})
 	for seq := from; seq <= to; seq++ {
 		meta := messages.RecordMeta{Job: j.ID, Seq: int64(seq), Key: j.Keys[seq-1], MsgID: fmt.Sprintf("%s-%d", j.ID, seq)}
 		if err := pub.PublishAsync(ctx, j.Subject, j.Payloads[seq-1], meta); err != nil {
@@ -99,6 +103,21 @@ func (c *Cluster) publish(j *Job, from, to int) error {
 		return fmt.Errorf("publishing job %s: the stream acknowledged %d of %d records", j.ID, n, to-from+1)
 	}
 	return nil
+}
+
+// PublishAll publishes several jobs at once, each from its own goroutine,
+// so that their pipelines run side by side.
+func (c *Cluster) PublishAll(js ...*Job) {
+	c.t.Helper()
+	errs := make([]error, len(js))
+	var wg sync.WaitGroup
+	for i, j := range js {
+		wg.Go(func() { errs[i] = c.publish(j, 1, j.Len()) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		c.t.Fatal(err)
+	}
 }
 
 // Watch follows j with pkg/jobs until every record has a final outcome, for
@@ -424,4 +443,25 @@ func CountCodes(entries []deadletter.Entry) map[string]int {
 		out[e.DeadLetter.Code]++
 	}
 	return out
+}
+
+// WatchAll follows several jobs at once and returns their results and how
+// long after start each finished.
+func (c *Cluster) WatchAll(start time.Time, timeout time.Duration, js ...*Job) ([]*jobs.Result, []time.Duration) {
+	c.t.Helper()
+	res := make([]*jobs.Result, len(js))
+	took := make([]time.Duration, len(js))
+	errs := make([]error, len(js))
+	var wg sync.WaitGroup
+	for i, j := range js {
+		wg.Go(func() {
+			res[i], errs[i] = c.watch(j, timeout)
+			took[i] = time.Since(start)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		c.t.Fatal(err)
+	}
+	return res, took
 }

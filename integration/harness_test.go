@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -316,6 +317,21 @@ func (c *Cluster) connect() {
 		_, err := c.JS.AccountInfo(ctx)
 		return err
 	})
+	// Create the R3 streams before any worker starts, retrying. A worker
+	// gives up at start-up when creating them takes longer than the
+	// JetStream API timeout (5s), which a freshly formed cluster on this
+	// small machine often does when three replicas ask at once; the worker
+	// then exits 1 (reported as a product issue). With the streams in place
+	// the workers' own Ensure is a quick no-op update.
+	start := time.Now()
+	attempts := 0
+	c.Eventually("the R3 streams to be created", 2*time.Minute, func() error {
+		attempts++
+		ctx, cancel := context.WithTimeout(c.ctx, 15*time.Second)
+		defer cancel()
+		return c.Topo.Ensure(ctx, c.JS)
+	})
+	c.t.Logf("streams created in %v (%d attempt(s))", time.Since(start).Round(time.Millisecond), attempts)
 }
 
 // teardown dumps logs when the test failed, then removes every container
@@ -400,26 +416,38 @@ func (c *Cluster) Pipeline(name string) *pipeline.PipelineConfig {
 	return pc
 }
 
-// HostPort is 127.0.0.1:<mapped port> of a container port. A restarted
-// container gets new mapped ports, so ask again after a restart.
+// HostPort is host:port where a container port is published (127.0.0.1
+// here: see engineIsLocal). A restarted container gets new mapped ports, so
+// ask again after a restart.
 func (n *Node) HostPort(port string) string {
+	host, err := n.C.Host(n.c.ctx)
+	if err != nil {
+		n.c.t.Fatalf("%s: host: %v", n.Name, err)
+	}
 	p, err := n.C.MappedPort(n.c.ctx, port)
 	if err != nil {
 		n.c.t.Fatalf("%s: mapped port %s: %v", n.Name, port, err)
 	}
-	return "127.0.0.1:" + p.Port()
+	return net.JoinHostPort(host, p.Port())
 }
 
-// URL is http://127.0.0.1:<mapped port>.
+// URL is http://<host>:<mapped port>.
 func (n *Node) URL(port string) string { return "http://" + n.HostPort(port) }
 
 // Kill sends SIGKILL: the process dies at once, nothing is flushed.
 func (n *Node) Kill() {
 	n.c.t.Helper()
-	if _, err := n.c.docker.ContainerKill(n.c.ctx, n.C.GetContainerID(), client.ContainerKillOptions{Signal: "SIGKILL"}); err != nil {
-		n.c.t.Fatalf("kill -9 %s: %v", n.Name, err)
+	if err := n.kill(); err != nil {
+		n.c.t.Fatal(err)
 	}
-	n.waitExited()
+}
+
+func (n *Node) kill() error {
+	if _, err := n.c.docker.ContainerKill(n.c.ctx, n.C.GetContainerID(), client.ContainerKillOptions{Signal: "SIGKILL"}); err != nil {
+		return fmt.Errorf("kill -9 %s: %w", n.Name, err)
+	}
+	_, err := n.waitExited()
+	return err
 }
 
 // Stop sends SIGTERM and waits up to grace for the process to exit (then
@@ -429,13 +457,16 @@ func (n *Node) Stop(grace time.Duration) int {
 	if err := n.C.Stop(n.c.ctx, &grace); err != nil {
 		n.c.t.Fatalf("stopping %s: %v", n.Name, err)
 	}
-	return n.waitExited().ExitCode
+	st, err := n.waitExited()
+	if err != nil {
+		n.c.t.Fatal(err)
+	}
+	return st.ExitCode
 }
 
-func (n *Node) waitExited() *container.State {
-	n.c.t.Helper()
+func (n *Node) waitExited() (*container.State, error) {
 	var st *container.State
-	n.c.Eventually(n.Name+" to exit", 60*time.Second, func() error {
+	err := n.c.poll(60*time.Second, func() error {
 		var err error
 		if st, err = n.State(); err != nil {
 			return err
@@ -445,15 +476,25 @@ func (n *Node) waitExited() *container.State {
 		}
 		return nil
 	})
-	return st
+	if err != nil {
+		return nil, fmt.Errorf("waiting for %s to exit: %w", n.Name, err)
+	}
+	return st, nil
 }
 
 // Start starts a stopped container and waits for its readiness probe.
 func (n *Node) Start() {
 	n.c.t.Helper()
-	if err := n.C.Start(n.c.ctx); err != nil {
-		n.c.t.Fatalf("starting %s again: %v", n.Name, err)
+	if err := n.start(); err != nil {
+		n.c.t.Fatal(err)
 	}
+}
+
+func (n *Node) start() error {
+	if err := n.C.Start(n.c.ctx); err != nil {
+		return fmt.Errorf("starting %s again: %w", n.Name, err)
+	}
+	return nil
 }
 
 // State is the container's state as Docker reports it.
@@ -544,4 +585,124 @@ func (n *Node) LogTail(ctx context.Context, lines int) string {
 		all = all[len(all)-lines:]
 	}
 	return strings.Join(all, "\n")
+}
+
+// SetFaults replaces the simulator's faults.
+func (c *Cluster) SetFaults(f sfsim.Faults) {
+	c.t.Helper()
+	if err := c.Admin.SetFaults(c.ctx, f); err != nil {
+		c.t.Fatalf("setting faults %+v: %v", f, err)
+	}
+}
+
+// SetDailyLimit sets the simulator's daily API limit and nothing else.
+// (AdminClient.SetLimits sends api_usage too, which would overwrite the
+// usage the workers add between reading and writing it.)
+func (c *Cluster) SetDailyLimit(limit int) {
+	c.t.Helper()
+	req, err := http.NewRequestWithContext(c.ctx, http.MethodPut, c.Sim.URL(portSim)+"/__admin/limits",
+		strings.NewReader(fmt.Sprintf(`{"daily_api_limit": %d}`, limit)))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.HTTP.Do(req)
+	if err != nil {
+		c.t.Fatalf("setting the daily limit: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		c.t.Fatalf("setting the daily limit: HTTP %d %s", resp.StatusCode, body)
+	}
+}
+
+// Live is the number of live records of an object in the simulator.
+func (c *Cluster) Live(object string) (int, error) {
+	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	defer cancel()
+	n, err := c.Admin.Count(ctx, object)
+	return n.Live, err
+}
+
+// WaitLive waits until the simulator holds at least n live records of an
+// object, and returns how many it holds.
+func (c *Cluster) WaitLive(object string, n int, timeout time.Duration) int {
+	c.t.Helper()
+	var live int
+	c.Eventually(fmt.Sprintf("%d %s records in Salesforce", n, object), timeout, func() error {
+		var err error
+		if live, err = c.Live(object); err != nil {
+			return err
+		}
+		if live < n {
+			return fmt.Errorf("%d so far", live)
+		}
+		return nil
+	})
+	return live
+}
+
+// Chaos kills the workers one after the other with SIGKILL and starts each
+// again after a while, until stopped.
+type Chaos struct {
+	c     *Cluster
+	stop  chan struct{}
+	done  chan struct{}
+	kills []time.Time
+	err   error
+}
+
+// KillWorkers kills a worker every `every` (round robin) and starts it again
+// `down` later (docker start, then its /readyz).
+func (c *Cluster) KillWorkers(every, down time.Duration) *Chaos {
+	ch := &Chaos{c: c, stop: make(chan struct{}), done: make(chan struct{})}
+	go ch.run(every, down)
+	return ch
+}
+
+func (ch *Chaos) run(every, down time.Duration) {
+	defer close(ch.done)
+	c := ch.c
+	for i := 0; ; i++ {
+		select {
+		case <-ch.stop:
+			return
+		case <-c.ctx.Done():
+			return
+		case <-time.After(every):
+		}
+		w := c.Workers[i%len(c.Workers)]
+		if err := w.kill(); err != nil {
+			ch.err = err
+			return
+		}
+		ch.kills = append(ch.kills, time.Now())
+		c.t.Logf("chaos: kill -9 %s (kill %d)", w.Name, len(ch.kills))
+		// Down for a while whatever happens, then up again: the cluster
+		// must end with every worker running.
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-time.After(down):
+		}
+		t0 := time.Now()
+		if err := w.start(); err != nil {
+			ch.err = err
+			return
+		}
+		c.t.Logf("chaos: %s restarted and ready in %v", w.Name, time.Since(t0).Round(time.Millisecond))
+	}
+}
+
+// Stop ends the chaos (after restarting a worker it killed) and returns the
+// kill times.
+func (ch *Chaos) Stop() []time.Time {
+	ch.c.t.Helper()
+	close(ch.stop)
+	<-ch.done
+	if ch.err != nil {
+		ch.c.t.Fatalf("chaos: %v", ch.err)
+	}
+	return ch.kills
 }

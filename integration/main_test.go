@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"syscall"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/moby/moby/client"
 	"github.com/testcontainers/testcontainers-go"
+	tclog "github.com/testcontainers/testcontainers-go/log"
 	"go.uber.org/goleak"
 )
 
@@ -47,6 +50,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") == "" {
 		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
 	}
+	// The harness logs what it does to containers itself; testcontainers'
+	// own lifecycle lines would drown the accounting tables.
+	tclog.SetDefault(tclog.NewNoopLogger())
 	if err := preflight(); err != nil {
 		// Never skip: CI must fail loudly when Docker or an image is missing.
 		fmt.Fprintf(os.Stderr, "integration: %v\n", err)
@@ -85,8 +91,40 @@ func preflight() error {
 	if len(missing) > 0 {
 		return fmt.Errorf("%w\nbuild them first with `make images` (deploy/build-images.sh); nothing can be pulled", errors.Join(missing...))
 	}
+	// Where published ports are reached. testcontainers guesses the default
+	// gateway when the tests run inside a container (/.dockerenv), which is
+	// wrong when the engine runs in the same network namespace as the tests
+	// (this machine, CI): its ports are then published on our loopback.
+	if os.Getenv("TESTCONTAINERS_HOST_OVERRIDE") == "" && engineIsLocal(ctx, cli) {
+		os.Setenv("TESTCONTAINERS_HOST_OVERRIDE", "127.0.0.1")
+	}
 	sweepOrphans(ctx, cli)
 	return nil
+}
+
+// engineIsLocal reports whether the Docker engine shares this process's
+// network namespace: one of our interfaces is on its default bridge.
+func engineIsLocal(ctx context.Context, cli *testcontainers.DockerClient) bool {
+	res, err := cli.NetworkInspect(ctx, "bridge", client.NetworkInspectOptions{})
+	if err != nil {
+		return false
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, cfg := range res.Network.IPAM.Config {
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if !ok {
+				continue
+			}
+			if ip, ok := netip.AddrFromSlice(ipn.IP); ok && cfg.Subnet.IsValid() && cfg.Subnet.Contains(ip.Unmap()) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // sweepOrphans removes containers and networks of this package whose test

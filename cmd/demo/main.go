@@ -17,22 +17,18 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/rs/zerolog"
 
 	"github.com/kinetic-sync/kinetic/internal/cli"
 	"github.com/kinetic-sync/kinetic/internal/devenv"
 	"github.com/kinetic-sync/kinetic/internal/producer"
-	"github.com/kinetic-sync/kinetic/internal/worker"
 	"github.com/kinetic-sync/kinetic/pkg/deadletter"
 	"github.com/kinetic-sync/kinetic/pkg/messages"
 	"github.com/kinetic-sync/kinetic/pkg/pipeline"
-	"github.com/kinetic-sync/kinetic/pkg/salesforce"
 	"github.com/kinetic-sync/kinetic/pkg/salesforce/sfsim"
 )
 
@@ -124,7 +120,7 @@ func demo(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "   NATS %s, Salesforce simulator %s (%v per call)\n", ns.ClientURL(), sim.URL, o.latency)
 
 	fmt.Fprintf(stdout, "== starting %d worker replicas\n", o.workers)
-	stopWorkers, err := startWorkers(ns.ClientURL(), sim, pipes, o.workers, log)
+	stopWorkers, err := devenv.StartWorkers(ns.ClientURL(), sim.SalesforceConfig(), pipes, o.workers, log)
 	if err != nil {
 		return err
 	}
@@ -202,50 +198,4 @@ func truncate(s string, n int) string {
 		return s[:n] + "…"
 	}
 	return s
-}
-
-// startWorkers runs n worker replicas, each with its own NATS connection,
-// as separate deployments would.
-func startWorkers(url string, sim *devenv.Sim, pipes *pipeline.Config, n int, log zerolog.Logger) (func(), error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var conns []*nats.Conn
-	stop := func() {
-		cancel()
-		wg.Wait()
-		for _, nc := range conns {
-			nc.Close()
-		}
-	}
-	for i := 0; i < n; i++ {
-		nc, err := nats.Connect(url)
-		if err != nil {
-			stop()
-			return nil, err
-		}
-		conns = append(conns, nc)
-		client, err := salesforce.New(sim.SalesforceConfig())
-		if err != nil {
-			stop()
-			return nil, err
-		}
-		w, err := worker.New(worker.Options{NC: nc, Client: client, Pipelines: pipes, ID: fmt.Sprintf("worker-%d", i+1),
-			Logger: log.With().Str("worker", fmt.Sprintf("worker-%d", i+1)).Logger()})
-		if err != nil {
-			stop()
-			return nil, err
-		}
-		if err := w.Setup(ctx); err != nil {
-			stop()
-			return nil, err
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := w.Run(ctx); err != nil {
-				log.Error().Err(err).Msg("worker")
-			}
-		}()
-	}
-	return stop, nil
 }

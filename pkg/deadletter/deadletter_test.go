@@ -1,0 +1,498 @@
+package deadletter_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.uber.org/goleak"
+
+	"github.com/kinetic-sync/kinetic/internal/devenv"
+	"github.com/kinetic-sync/kinetic/pkg/deadletter"
+	"github.com/kinetic-sync/kinetic/pkg/messages"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type env struct {
+	t    *testing.T
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	topo messages.Topology
+	insp *deadletter.Inspector
+}
+
+// setup starts an embedded JetStream server with Kinetic's streams and an
+// Inspector on them.
+func setup(t *testing.T) *env {
+	t.Helper()
+	e := bare(t)
+	if err := e.topo.Ensure(ctxT(t), e.js); err != nil {
+		t.Fatal(err)
+	}
+	insp, err := deadletter.NewInspector(ctxT(t), e.js, messages.Topology{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.insp = insp
+	return e
+}
+
+// bare starts an embedded JetStream server without any stream.
+func bare(t *testing.T) *env {
+	t.Helper()
+	ns, err := devenv.StartNATS(devenv.NATSOptions{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, nc: nc, js: js, topo: messages.Topology{}.WithDefaults()}
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// dl describes a dead letter to store.
+type dl struct {
+	pipeline, sobject, mode, code, job string
+	seq                                int64
+}
+
+// store stores a dead letter as a worker would and returns its stream sequence.
+func (e *env) store(d dl) uint64 {
+	e.t.Helper()
+	rec := fmt.Sprintf(`{"ext_id":"%s-%d","company":""}`, d.job, d.seq)
+	h := map[string][]string{
+		messages.HeaderJob: {d.job}, messages.HeaderSeq: {fmt.Sprint(d.seq)},
+		messages.HeaderMsgID: {fmt.Sprintf("%s-%d", d.job, d.seq)}, messages.HeaderStopOnError: {"true"},
+		"X-Trace": {"t1", "t2"},
+	}
+	now := time.Now().UTC()
+	letter := &messages.DeadLetter{
+		Pipeline: d.pipeline, SObject: d.sobject, Mode: d.mode,
+		Subject: e.topo.Subjects().Records(d.sobject, d.mode), Stream: e.topo.RecordsStream(), StreamSeq: uint64(d.seq) + 100,
+		Job: d.job, Seq: d.seq, MsgID: fmt.Sprintf("%s-%d", d.job, d.seq), Headers: h, Data: []byte(rec),
+		Code: d.code, Message: "it failed: " + d.code, Fields: []string{"Name"}, Attempts: 1,
+		FirstFailure: now, LastFailure: now, Worker: "w-1",
+	}
+	hdr, body, err := messages.EncodeDeadLetter(letter)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	msg := &nats.Msg{Subject: e.topo.Subjects().DeadLetters(d.pipeline, d.sobject, d.mode), Header: hdr, Data: body}
+	ack, err := e.js.PublishMsg(ctxT(e.t), msg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return ack.Sequence
+}
+
+// storeFive stores the standard set and returns their sequences (1..5).
+func (e *env) storeFive() []uint64 {
+	e.t.Helper()
+	return []uint64{
+		e.store(dl{"accounts", "Account", "upsert", "REQUIRED_FIELD_MISSING", "job-1", 1}),
+		e.store(dl{"accounts", "Account", "upsert", "STRING_TOO_LONG", "job-1", 2}),
+		e.store(dl{"contacts", "Contact", "upsert", "REQUIRED_FIELD_MISSING", "job-2", 1}),
+		e.store(dl{"account-deletes", "Account", "delete", "NOT_FOUND", "job-3", 1}),
+		e.store(dl{"account-inserts", "Account", "insert", "DUPLICATE_VALUE", "job-3", 2}),
+	}
+}
+
+func seqsOf(es []deadletter.Entry) []uint64 {
+	out := []uint64{}
+	for _, e := range es {
+		out = append(out, e.Seq)
+	}
+	return out
+}
+
+func (e *env) list(f deadletter.Filter) []uint64 {
+	e.t.Helper()
+	es, err := e.insp.List(ctxT(e.t), f)
+	if err != nil {
+		e.t.Fatalf("List(%+v): %v", f, err)
+	}
+	return seqsOf(es)
+}
+
+func (e *env) streamMsgs(name string) uint64 {
+	e.t.Helper()
+	s, err := e.js.Stream(ctxT(e.t), name)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	info, err := s.Info(ctxT(e.t))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+func TestListFilters(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	if got := e.list(deadletter.Filter{}); len(got) != 0 {
+		t.Fatalf("empty stream listed %v", got)
+	}
+	seqs := e.storeFive()
+	if !slices.Equal(seqs, []uint64{1, 2, 3, 4, 5}) {
+		t.Fatalf("stored at %v", seqs)
+	}
+	all, err := e.insp.List(ctxT(t), deadletter.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		f    deadletter.Filter
+		want []uint64
+	}{
+		{"all", deadletter.Filter{}, []uint64{1, 2, 3, 4, 5}},
+		{"pipeline", deadletter.Filter{Pipeline: "accounts"}, []uint64{1, 2}},
+		{"sobject", deadletter.Filter{SObject: "Account"}, []uint64{1, 2, 4, 5}},
+		{"mode", deadletter.Filter{Mode: "delete"}, []uint64{4}},
+		{"sobject and mode", deadletter.Filter{SObject: "Account", Mode: "upsert"}, []uint64{1, 2}},
+		{"code", deadletter.Filter{Code: "REQUIRED_FIELD_MISSING"}, []uint64{1, 3}},
+		{"job", deadletter.Filter{Job: "job-3"}, []uint64{4, 5}},
+		{"code and pipeline", deadletter.Filter{Code: "REQUIRED_FIELD_MISSING", Pipeline: "contacts"}, []uint64{3}},
+		{"since", deadletter.Filter{Since: all[2].Time}, []uint64{3, 4, 5}},
+		{"until", deadletter.Filter{Until: all[2].Time}, []uint64{1, 2}},
+		{"since and until", deadletter.Filter{Since: all[1].Time, Until: all[4].Time}, []uint64{2, 3, 4}},
+		{"since the future", deadletter.Filter{Since: time.Now().Add(time.Hour)}, []uint64{}},
+		{"seqs", deadletter.Filter{Seqs: []uint64{4, 2}}, []uint64{4, 2}},
+		{"seqs and code", deadletter.Filter{Seqs: []uint64{1, 2, 3}, Code: "REQUIRED_FIELD_MISSING"}, []uint64{1, 3}},
+		{"limit", deadletter.Filter{Limit: 2}, []uint64{1, 2}},
+		{"limit with filter", deadletter.Filter{SObject: "Account", Limit: 3}, []uint64{1, 2, 4}},
+		{"no match", deadletter.Filter{Pipeline: "nope"}, []uint64{}},
+		{"no match by code", deadletter.Filter{Code: "NOPE"}, []uint64{}},
+	} {
+		if got := e.list(c.f); !slices.Equal(got, c.want) {
+			t.Errorf("%s: got %v, want %v", c.name, got, c.want)
+		}
+	}
+	// Entries carry the decoded dead letter and where it is stored.
+	en := all[2]
+	if en.Subject != "kinetic.dlq.contacts.Contact.upsert" || en.Time.IsZero() || en.DeadLetter.Code != "REQUIRED_FIELD_MISSING" ||
+		en.DeadLetter.Job != "job-2" || string(en.DeadLetter.Data) != `{"ext_id":"job-2-1","company":""}` {
+		t.Errorf("entry %+v %+v", en, en.DeadLetter)
+	}
+}
+
+// A sequence filter must still honour the other filters: `dlq replay
+// --pipeline accounts --seq 3` must not replay another pipeline's dead letter.
+//
+// BUG (pkg/deadletter/deadletter.go, Filter.match / Inspector.each): with
+// Seqs set, each() fetches the sequences with Get and applies match(), which
+// checks only Code, Job and Until; Pipeline, SObject, Mode (applied through
+// the consumer's subject filter otherwise) and Since are ignored. Fix: have
+// match() also check Since (!e.Time.Before(f.Since)) and the subject against
+// Subjects.DeadLetterFilter (or compare d.Pipeline/SObject/Mode).
+func TestListSeqsHonourOtherFilters(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.storeFive()
+	all, err := e.insp.List(ctxT(t), deadletter.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		f    deadletter.Filter
+		want []uint64
+	}{
+		{"seqs and pipeline", deadletter.Filter{Seqs: []uint64{1, 3}, Pipeline: "accounts"}, []uint64{1}},
+		{"seqs and sobject", deadletter.Filter{Seqs: []uint64{3, 4}, SObject: "Contact"}, []uint64{3}},
+		{"seqs and mode", deadletter.Filter{Seqs: []uint64{1, 4}, Mode: "delete"}, []uint64{4}},
+		{"seqs and since", deadletter.Filter{Seqs: []uint64{1, 5}, Since: all[2].Time}, []uint64{5}},
+	} {
+		if got := e.list(c.f); !slices.Equal(got, c.want) {
+			t.Errorf("%s: got %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// Messages in the dead-letter stream that are not dead letters this build
+// can read are skipped, not fatal.
+func TestListSkipsUndecodable(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.store(dl{"accounts", "Account", "upsert", "A", "job-1", 1})
+	if _, err := e.js.Publish(ctxT(t), "kinetic.dlq.accounts.Account.upsert", []byte("no envelope")); err != nil {
+		t.Fatal(err)
+	}
+	h := nats.Header{}
+	h.Set(messages.HeaderDeadLetter, `{"v":9,"subject":"s","code":"C"}`)
+	if _, err := e.js.PublishMsg(ctxT(t), &nats.Msg{Subject: "kinetic.dlq.accounts.Account.upsert", Header: h, Data: []byte("{}")}); err != nil {
+		t.Fatal(err)
+	}
+	e.store(dl{"accounts", "Account", "upsert", "B", "job-1", 2})
+	if got := e.list(deadletter.Filter{}); !slices.Equal(got, []uint64{1, 4}) {
+		t.Errorf("listed %v, want 1 and 4", got)
+	}
+	if _, err := e.insp.Get(ctxT(t), 3); err == nil || !strings.Contains(err.Error(), "version 9") {
+		t.Errorf("Get of a newer envelope: %v", err)
+	}
+}
+
+func TestGet(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.storeFive()
+	en, err := e.insp.Get(ctxT(t), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := en.DeadLetter
+	if en.Seq != 2 || en.Subject != "kinetic.dlq.accounts.Account.upsert" || en.Time.IsZero() {
+		t.Errorf("entry %+v", en)
+	}
+	if d.Pipeline != "accounts" || d.Code != "STRING_TOO_LONG" || d.Job != "job-1" || d.Seq != 2 ||
+		d.Subject != "kinetic.records.Account.upsert" || d.StreamSeq != 102 || string(d.Data) != `{"ext_id":"job-1-2","company":""}` ||
+		strings.Join(d.Headers["X-Trace"], ",") != "t1,t2" {
+		t.Errorf("dead letter %+v", d)
+	}
+	_, err = e.insp.Get(ctxT(t), 99)
+	if err == nil || !strings.Contains(err.Error(), "99") || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("unknown seq: %v", err)
+	}
+	if _, err := e.insp.List(ctxT(t), deadletter.Filter{Seqs: []uint64{1, 99}}); err == nil {
+		t.Error("List with an unknown seq: no error")
+	}
+}
+
+func TestNewInspectorWithoutStreams(t *testing.T) {
+	t.Parallel()
+	e := bare(t)
+	_, err := deadletter.NewInspector(ctxT(t), e.js, messages.Topology{Prefix: "acme"})
+	if err == nil {
+		t.Fatal("no error without a dead-letter stream")
+	}
+	if !strings.Contains(err.Error(), "ACME_DLQ") || !strings.Contains(err.Error(), "does not exist") || !strings.Contains(err.Error(), "start a worker") {
+		t.Errorf("error %q should name the stream and say how to create it", err)
+	}
+}
+
+func TestReplay(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.storeFive()
+	rep, err := e.insp.Replay(ctxT(t), deadletter.Filter{Pipeline: "accounts"}, deadletter.ReplayOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := seqsOf(rep.Replayed); !slices.Equal(got, []uint64{1, 2}) || rep.Duplicates != 0 || len(rep.Failed) != 0 {
+		t.Fatalf("report: replayed %v, duplicates %d, failed %v", got, rep.Duplicates, rep.Failed)
+	}
+	// The dead letters are gone; the others stay.
+	if got := e.list(deadletter.Filter{}); !slices.Equal(got, []uint64{3, 4, 5}) {
+		t.Errorf("left %v", got)
+	}
+	if _, err := e.insp.Get(ctxT(t), 1); err == nil {
+		t.Error("replayed dead letter 1 is still there")
+	}
+	// The records stream got the original bytes and headers.
+	s, err := e.js.Stream(ctxT(t), e.topo.RecordsStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := e.streamMsgs(e.topo.RecordsStream()); n != 2 {
+		t.Fatalf("records stream holds %d", n)
+	}
+	for i, dlSeq := range []uint64{1, 2} {
+		raw, err := s.GetMsg(ctxT(t), uint64(i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if raw.Subject != "kinetic.records.Account.upsert" || string(raw.Data) != fmt.Sprintf(`{"ext_id":"job-1-%d","company":""}`, i+1) {
+			t.Errorf("republished %s %s", raw.Subject, raw.Data)
+		}
+		h := raw.Header
+		if h.Get(messages.HeaderStopOnError) != "" {
+			t.Errorf("Kinetic-Stop-On-Error kept: %v", h)
+		}
+		if h.Get(messages.HeaderReplayOf) != fmt.Sprint(dlSeq) {
+			t.Errorf("Kinetic-Replay-Of %q, want %d", h.Get(messages.HeaderReplayOf), dlSeq)
+		}
+		if got, want := h.Get(messages.HeaderMsgID), fmt.Sprintf("replay-KINETIC_DLQ-%d", dlSeq); got != want {
+			t.Errorf("Nats-Msg-Id %q, want %q", got, want)
+		}
+		if h.Get(messages.HeaderJob) != "job-1" || h.Get(messages.HeaderSeq) != fmt.Sprint(i+1) {
+			t.Errorf("job headers not kept: %v", h)
+		}
+		if strings.Join(h.Values("X-Trace"), ",") != "t1,t2" {
+			t.Errorf("X-Trace %v", h.Values("X-Trace"))
+		}
+		meta, err := messages.ParseRecordMeta(h)
+		if err != nil || meta.ReplayOf != dlSeq || meta.StopOnError {
+			t.Errorf("meta %+v, %v", meta, err)
+		}
+	}
+	// Replaying again finds nothing and publishes nothing.
+	rep, err = e.insp.Replay(ctxT(t), deadletter.Filter{Pipeline: "accounts"}, deadletter.ReplayOptions{})
+	if err != nil || len(rep.Replayed) != 0 || len(rep.Failed) != 0 {
+		t.Errorf("second replay: %+v, %v", rep, err)
+	}
+	if n := e.streamMsgs(e.topo.RecordsStream()); n != 2 {
+		t.Errorf("records stream holds %d after the second replay", n)
+	}
+}
+
+// A replay interrupted after the republish but before the delete: the second
+// replay's republish is a duplicate, the dead letter is deleted, and the
+// record is stored once.
+func TestReplayAfterInterruptedReplay(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	seq := e.store(dl{"accounts", "Account", "upsert", "X", "job-1", 1})
+	m := nats.NewMsg("kinetic.records.Account.upsert")
+	m.Data = []byte(`{"ext_id":"job-1-1","company":""}`)
+	m.Header.Set(messages.HeaderMsgID, fmt.Sprintf("replay-KINETIC_DLQ-%d", seq))
+	if _, err := e.js.PublishMsg(ctxT(t), m); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.insp.Replay(ctxT(t), deadletter.Filter{}, deadletter.ReplayOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Replayed) != 1 || rep.Duplicates != 1 || len(rep.Failed) != 0 {
+		t.Errorf("report %+v", rep)
+	}
+	if n := e.streamMsgs(e.topo.RecordsStream()); n != 1 {
+		t.Errorf("records stream holds %d, want 1", n)
+	}
+	if n := e.streamMsgs(e.topo.DLQStream()); n != 0 {
+		t.Errorf("dead-letter stream holds %d, want 0", n)
+	}
+}
+
+func TestReplayDryRun(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.storeFive()
+	rep, err := e.insp.Replay(ctxT(t), deadletter.Filter{Code: "REQUIRED_FIELD_MISSING"}, deadletter.ReplayOptions{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := seqsOf(rep.Replayed); !slices.Equal(got, []uint64{1, 3}) {
+		t.Errorf("would replay %v", got)
+	}
+	if n := e.streamMsgs(e.topo.RecordsStream()); n != 0 {
+		t.Errorf("dry run published %d records", n)
+	}
+	if got := e.list(deadletter.Filter{}); len(got) != 5 {
+		t.Errorf("dry run deleted dead letters: %v left", got)
+	}
+}
+
+func TestReplayToAnotherSubject(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.storeFive()
+	to := e.topo.Subjects().Records("Account", "insert")
+	rep, err := e.insp.Replay(ctxT(t), deadletter.Filter{Seqs: []uint64{1}}, deadletter.ReplayOptions{Subject: to})
+	if err != nil || len(rep.Replayed) != 1 || len(rep.Failed) != 0 {
+		t.Fatalf("%+v, %v", rep, err)
+	}
+	s, err := e.js.Stream(ctxT(t), e.topo.RecordsStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := s.GetLastMsgForSubject(ctxT(t), to)
+	if err != nil {
+		t.Fatalf("nothing on %s: %v", to, err)
+	}
+	if string(raw.Data) != `{"ext_id":"job-1-1","company":""}` || raw.Header.Get(messages.HeaderReplayOf) != "1" {
+		t.Errorf("republished %s %v", raw.Data, raw.Header)
+	}
+	if n := e.streamMsgs(e.topo.RecordsStream()); n != 1 {
+		t.Errorf("records stream holds %d", n)
+	}
+}
+
+// A republish the records stream does not take fails that dead letter only;
+// it stays in place.
+func TestReplayFailureKeepsDeadLetter(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.storeFive()
+	// The dead-letter stream's own subject is not the records stream's.
+	rep, err := e.insp.Replay(ctxT(t), deadletter.Filter{Seqs: []uint64{2, 3}}, deadletter.ReplayOptions{Subject: "kinetic.dlq.x.y.z"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Replayed) != 0 || len(rep.Failed) != 2 {
+		t.Fatalf("report %+v", rep)
+	}
+	for i, err := range rep.Failed {
+		if !strings.Contains(err.Error(), fmt.Sprintf("dead letter %d", []int{2, 3}[i])) {
+			t.Errorf("failure %q does not name the dead letter", err)
+		}
+	}
+	if got := e.list(deadletter.Filter{}); !slices.Equal(got, []uint64{1, 2, 3, 4, 5}) {
+		t.Errorf("dead letters after failed replays: %v", got)
+	}
+	if n := e.streamMsgs(e.topo.RecordsStream()); n != 0 {
+		t.Errorf("records stream holds %d", n)
+	}
+}
+
+func TestReplayCanceled(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.storeFive()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	rep, err := e.insp.Replay(ctx, deadletter.Filter{Seqs: []uint64{1}}, deadletter.ReplayOptions{})
+	if err == nil {
+		t.Fatalf("canceled replay: %+v", rep)
+	}
+	if got := e.list(deadletter.Filter{}); len(got) != 5 {
+		t.Errorf("canceled replay changed the dead letters: %v", got)
+	}
+}
+
+func TestPurge(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.storeFive()
+	n, err := e.insp.Purge(ctxT(t), deadletter.Filter{Job: "job-3"})
+	if err != nil || n != 2 {
+		t.Fatalf("purged %d, %v", n, err)
+	}
+	if got := e.list(deadletter.Filter{}); !slices.Equal(got, []uint64{1, 2, 3}) {
+		t.Errorf("left %v", got)
+	}
+	n, err = e.insp.Purge(ctxT(t), deadletter.Filter{Code: "NOPE"})
+	if err != nil || n != 0 {
+		t.Errorf("purge of nothing: %d, %v", n, err)
+	}
+	n, err = e.insp.Purge(ctxT(t), deadletter.Filter{})
+	if err != nil || n != 3 {
+		t.Errorf("purge all: %d, %v", n, err)
+	}
+	if got := e.list(deadletter.Filter{}); len(got) != 0 {
+		t.Errorf("left %v", got)
+	}
+	// Nothing was republished.
+	if n := e.streamMsgs(e.topo.RecordsStream()); n != 0 {
+		t.Errorf("records stream holds %d", n)
+	}
+}
