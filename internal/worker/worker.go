@@ -199,11 +199,39 @@ func (w *Worker) Setup(ctx context.Context) error {
 	return nil
 }
 
+// setupWithRetry runs Setup until it succeeds. Replicas starting together on
+// a new cluster all create the same R3 streams at once, and the server may
+// answer some of them only with a timeout or "temporarily unavailable"
+// until its meta leader settles: those are retried with backoff (the
+// worker stays unready meanwhile). A request the server refuses (HTTP 4xx:
+// a bad or conflicting configuration) fails at once.
+func (w *Worker) setupWithRetry(ctx context.Context) error {
+	wait := 500 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := w.Setup(ctx)
+		if err == nil {
+			return nil
+		}
+		var apiErr *jetstream.APIError
+		if errors.As(err, &apiErr) && apiErr.Code >= 400 && apiErr.Code < 500 && apiErr.Code != 408 {
+			return err
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		w.log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", wait).Msg("setting up streams and consumers failed; retrying")
+		if sleepCtx(ctx, wait) != nil {
+			return err
+		}
+		wait = min(wait*2, 10*time.Second)
+	}
+}
+
 // Run sets up and processes until ctx ends, then shuts down gracefully: it
 // stops fetching, lets in-flight batches finish (up to ShutdownTimeout, then
 // interrupts them and naks their records), and returns nil.
 func (w *Worker) Run(ctx context.Context) error {
-	if err := w.Setup(ctx); err != nil {
+	if err := w.setupWithRetry(ctx); err != nil {
 		return err
 	}
 	// Work outlives ctx by up to ShutdownTimeout, so in-flight batches can
