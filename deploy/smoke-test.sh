@@ -38,8 +38,12 @@ remaining() { local r=$((budget - ($(date +%s) - start))); echo $((r > 1 ? r : 1
 # it runs out. --foreground: Ctrl-C reaches CMD.
 bounded() { timeout --foreground "$(remaining)" "$@"; }
 
+# The original stdout and stderr: a trap can run while a function's output
+# is redirected to a file, and the teardown report must not go there.
+exec 3>&1 4>&2
 cleanup() {
   local rc=$?
+  exec 1>&3 2>&4
   if [ "${SMOKE_KEEP:-}" = 1 ]; then
     log "SMOKE_KEEP=1: stack left running; remove it with: ${compose[*]} down -v"
   else

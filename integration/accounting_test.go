@@ -120,45 +120,92 @@ func (c *Cluster) PublishAll(js ...*Job) {
 	}
 }
 
-// Watch follows j with pkg/jobs until every record has a final outcome, for
-// at most timeout; it logs progress every 15s.
+// Watch follows j with pkg/jobs until every record has a final outcome. It
+// gives up after timeout, or as soon as the pipeline's consumer has been
+// drained for a while with outcomes still missing (nothing is left that
+// could report them). It then fails the test and returns the partial
+// result, so that the audit can say what became of the missing records.
 func (c *Cluster) Watch(j *Job, timeout time.Duration) *jobs.Result {
 	c.t.Helper()
 	res, err := c.watch(j, timeout)
 	if err != nil {
-		c.t.Fatal(err)
+		if res == nil {
+			c.t.Fatal(err)
+		}
+		c.t.Error(err)
 	}
 	return res
 }
+
+// stallGrace is how long a drained consumer may coexist with missing
+// outcomes. Results are published before messages are settled, so once
+// nothing is pending or unacknowledged every result that will ever exist is
+// stored (the max-deliveries advisory handler needs a second or two more).
+const stallGrace = 30 * time.Second
 
 func (c *Cluster) watch(j *Job, timeout time.Duration) (*jobs.Result, error) {
 	ctx, cancel := context.WithTimeout(c.ctx, timeout)
 	defer cancel()
 	last := time.Now()
-	res, err := jobs.Watch(ctx, c.JS, jobs.Options{
-		Topology: c.Topo, Job: j.ID, Total: j.Len(),
-		OnProgress: func(p jobs.Progress) {
-			if time.Since(last) >= 15*time.Second {
-				last = time.Now()
-				c.t.Logf("job %s: %d/%d done (loaded %d, dead-lettered %d, retry reports %d)", j.ID, p.Done, p.Total, p.Loaded, p.DeadLettered, p.Retrying)
-			}
-		},
-	})
-	if err != nil {
-		done := 0
-		var missing []int
-		if res != nil {
-			for i, o := range res.Outcomes {
-				if o.Status != "" {
-					done++
-				} else if len(missing) < 10 {
-					missing = append(missing, i+1)
+	type answer struct {
+		res *jobs.Result
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		res, err := jobs.Watch(ctx, c.JS, jobs.Options{
+			Topology: c.Topo, Job: j.ID, Total: j.Len(),
+			OnProgress: func(p jobs.Progress) {
+				if time.Since(last) >= 15*time.Second {
+					last = time.Now()
+					c.t.Logf("job %s: %d/%d done (loaded %d, dead-lettered %d, retry reports %d)", j.ID, p.Done, p.Total, p.Loaded, p.DeadLettered, p.Retrying)
 				}
+			},
+		})
+		done <- answer{res, err}
+	}()
+	var drainedSince time.Time
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
+	var got answer
+	stalled := false
+wait:
+	for {
+		select {
+		case got = <-done:
+			break wait
+		case <-tick.C:
+			if c.drained(j.Pipeline) != nil {
+				drainedSince = time.Time{}
+			} else if drainedSince.IsZero() {
+				drainedSince = time.Now()
+			} else if time.Since(drainedSince) > stallGrace {
+				stalled = true
+				cancel()
+				got = <-done
+				break wait
 			}
 		}
-		return res, fmt.Errorf("job %s: %d of %d records have a final outcome after %v (first without one: %v): %w", j.ID, done, j.Len(), timeout, missing, err)
 	}
-	return res, nil
+	if got.err == nil {
+		return got.res, nil
+	}
+	doneN := 0
+	var missing []int
+	if got.res != nil {
+		for i, o := range got.res.Outcomes {
+			if o.Status != "" {
+				doneN++
+			} else if len(missing) < 10 {
+				missing = append(missing, i+1)
+			}
+		}
+	}
+	why := fmt.Sprintf("after %v", timeout)
+	if stalled {
+		why = fmt.Sprintf("and the consumer has had nothing pending or unacknowledged for %v: those outcomes will never come", stallGrace)
+	}
+	return got.res, fmt.Errorf("job %s: %d of %d records have a final outcome %s (first without one: %v): %w", j.ID, doneN, j.Len(), why, missing, got.err)
 }
 
 // BatchResults reads every stored batch result of a job, in stream order.
@@ -210,27 +257,24 @@ func FinalWorkers(results []*messages.BatchResult) map[int64]string {
 	return out
 }
 
-// WaitDrained waits until a pipeline's consumer has nothing left: no
-// message pending delivery, none delivered and unacknowledged.
-func (c *Cluster) WaitDrained(pc *pipeline.PipelineConfig, timeout time.Duration) {
-	c.t.Helper()
+// drained is nil when a pipeline's consumer has nothing left: no message
+// pending delivery, none delivered and unacknowledged.
+func (c *Cluster) drained(pc *pipeline.PipelineConfig) error {
+	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+	defer cancel()
 	durable := "kinetic_" + pc.Name
-	c.Eventually("consumer "+durable+" to be drained", timeout, func() error {
-		ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
-		defer cancel()
-		cons, err := c.JS.Consumer(ctx, c.Topo.RecordsStream(), durable)
-		if err != nil {
-			return err
-		}
-		info, err := cons.Info(ctx)
-		if err != nil {
-			return err
-		}
-		if info.NumPending != 0 || info.NumAckPending != 0 {
-			return fmt.Errorf("%d pending, %d awaiting ack", info.NumPending, info.NumAckPending)
-		}
-		return nil
-	})
+	cons, err := c.JS.Consumer(ctx, c.Topo.RecordsStream(), durable)
+	if err != nil {
+		return err
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return err
+	}
+	if info.NumPending != 0 || info.NumAckPending != 0 {
+		return fmt.Errorf("consumer %s: %d pending, %d awaiting ack", durable, info.NumPending, info.NumAckPending)
+	}
+	return nil
 }
 
 // DeadLetters lists the dead letters of a job.
@@ -280,6 +324,7 @@ type Account struct {
 	DeadDLQ      int // dead letters of the job in the dead-letter stream
 	DeadResult   int // dead-lettered, per the job's result
 	Skipped      int
+	NoOutcome    int // no final outcome reported (must be 0)
 	SFDuplicates int // UPSERT: live − distinct external ids; INSERT: records sharing a Name
 	Redelivered  int // final outcomes reached on a delivery > 1
 	DupOutcomes  int // final outcomes reported more than once (redelivered batches)
@@ -303,35 +348,47 @@ type AuditOptions struct {
 // Problems are reported by Report, after the table.
 func (c *Cluster) Audit(j *Job, res *jobs.Result, elapsed time.Duration, o AuditOptions) *Account {
 	c.t.Helper()
-	c.WaitDrained(j.Pipeline, 2*time.Minute)
+	drainErr := c.poll(2*time.Minute, func() error { return c.drained(j.Pipeline) })
 	a := &Account{Job: j, Mode: string(j.Pipeline.Mode), Published: j.Len(), Elapsed: elapsed, Result: res,
-		LoadedResult: res.SuccessCount, DeadResult: res.ErrorCount, Skipped: res.SkippedCount, DupOutcomes: res.Duplicates}
+		LoadedResult: res.SuccessCount, DeadResult: res.ErrorCount, DupOutcomes: res.Duplicates}
 	problem := func(format string, args ...any) {
 		if len(a.problems) < 40 {
 			a.problems = append(a.problems, fmt.Sprintf("job %s: ", j.ID)+fmt.Sprintf(format, args...))
 		}
 	}
 
+	if drainErr != nil {
+		problem("records left in the work queue: %v", drainErr)
+	}
+	sf := c.SalesforceRecords(j)
+
 	// Every record has exactly one final outcome, and the counts add up.
 	counts := map[string]int{}
+	var noOutcome, noOutcomeInSF []int
 	for i, out := range res.Outcomes {
 		counts[out.Status]++
 		if out.Status == "" {
-			problem("record %d has no final outcome", i+1)
+			noOutcome = append(noOutcome, i+1)
+			if len(sf[j.Keys[i]]) > 0 {
+				noOutcomeInSF = append(noOutcomeInSF, i+1)
+			}
 		}
 		if out.Delivery > 1 {
 			a.Redelivered++
 		}
 	}
-	if counts[messages.StatusLoaded] != res.SuccessCount || counts[messages.StatusDeadLettered] != res.ErrorCount || counts[messages.StatusSkipped] != res.SkippedCount {
-		problem("outcomes %v do not match the result's counts (%d loaded, %d failed, %d skipped)", counts, res.SuccessCount, res.ErrorCount, res.SkippedCount)
+	if len(noOutcome) > 0 {
+		problem("%d records have no final outcome: %d of them are in Salesforce (loaded, never reported), %d are not (LOST); first: %v",
+			len(noOutcome), len(noOutcomeInSF), len(noOutcome)-len(noOutcomeInSF), noOutcome[:min(10, len(noOutcome))])
 	}
-	if a.LoadedResult+a.DeadResult+a.Skipped != a.Published {
-		problem("loaded %d + dead-lettered %d + skipped %d != published %d", a.LoadedResult, a.DeadResult, a.Skipped, a.Published)
+	// An interrupted jobs.Watch counts the records without an outcome as
+	// skipped; the table shows them apart.
+	a.Skipped, a.NoOutcome = counts[messages.StatusSkipped], len(noOutcome)
+	if counts[messages.StatusLoaded] != res.SuccessCount || counts[messages.StatusDeadLettered] != res.ErrorCount || a.Skipped+a.NoOutcome != res.SkippedCount {
+		problem("outcomes %v do not match the result's counts (%d loaded, %d failed, %d skipped)", counts, res.SuccessCount, res.ErrorCount, res.SkippedCount)
 	}
 
 	// What Salesforce holds agrees with the outcomes.
-	sf := c.SalesforceRecords(j)
 	known := make(map[string]bool, j.Len())
 	for i, out := range res.Outcomes {
 		key := j.Keys[i]
@@ -361,7 +418,7 @@ func (c *Cluster) Audit(j *Job, res *jobs.Result, elapsed time.Duration, o Audit
 		}
 	}
 	a.SFDuplicates = a.LiveSF - a.LoadedSF
-	if a.LoadedSF != a.LoadedResult {
+	if a.LoadedSF != a.LoadedResult && len(noOutcome) == 0 {
 		problem("Salesforce holds %d distinct records of the job, the result says %d loaded", a.LoadedSF, a.LoadedResult)
 	}
 	if j.Pipeline.Mode == pipeline.Upsert && a.SFDuplicates != 0 {
@@ -414,14 +471,14 @@ func Report(t *testing.T, scenario string, accts ...*Account) {
 	t.Helper()
 	var b strings.Builder
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "job\tmode\tpublished\tloaded (SF)\tloaded (result)\tdead-lettered (DLQ)\tdead-lettered (result)\tskipped\tSF duplicates\tredelivered\tdup outcomes\telapsed\trecords/s\t")
+	fmt.Fprintln(tw, "job\tmode\tpublished\tloaded (SF)\tloaded (result)\tdead-lettered (DLQ)\tdead-lettered (result)\tskipped\tno outcome\tSF duplicates\tredelivered\tdup outcomes\telapsed\trecords/s\t")
 	for _, a := range accts {
 		rate := 0.0
 		if s := a.Elapsed.Seconds(); s > 0 {
 			rate = float64(a.Published) / s
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%.0f\t\n", a.Job.ID, a.Mode, a.Published, a.LoadedSF, a.LoadedResult,
-			a.DeadDLQ, a.DeadResult, a.Skipped, a.SFDuplicates, a.Redelivered, a.DupOutcomes, a.Elapsed.Round(100*time.Millisecond), rate)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%.0f\t\n", a.Job.ID, a.Mode, a.Published, a.LoadedSF, a.LoadedResult,
+			a.DeadDLQ, a.DeadResult, a.Skipped, a.NoOutcome, a.SFDuplicates, a.Redelivered, a.DupOutcomes, a.Elapsed.Round(100*time.Millisecond), rate)
 	}
 	tw.Flush()
 	t.Logf("accounting: %s\n%s", scenario, b.String())
@@ -460,8 +517,13 @@ func (c *Cluster) WatchAll(start time.Time, timeout time.Duration, js ...*Job) (
 		})
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		c.t.Fatal(err)
+	for i, err := range errs {
+		if err != nil && res[i] == nil {
+			c.t.Fatal(err)
+		}
+		if err != nil {
+			c.t.Error(err)
+		}
 	}
 	return res, took
 }

@@ -22,6 +22,11 @@ import (
 	"github.com/kinetic-sync/kinetic/pkg/salesforce/sfsim"
 )
 
+// TestMain checks for leaked goroutines. It gives goroutines a few seconds
+// to end first: Inspector.List returns while the fetch it started is still
+// waiting out its expiry (see TestListLeavesNoFetchRunning in
+// pkg/deadletter), a goroutine that ends on its own within two seconds.
+// A goroutine still there after five seconds is a leak.
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const pipelinesFile = "testdata/pipelines.yaml"
@@ -34,7 +39,6 @@ objects:
       - {name: External_Key__c, type: string, length: 20, external_id: true, unique: true}
       - {name: Customer_Tier__c, type: picklist, values: [Platinum, Gold, Silver], restricted: true}
 `
-
 
 // world is one test's Kinetic: embedded JetStream, the simulator and a
 // worker running the pipelines of testdata/pipelines.yaml.
@@ -183,7 +187,12 @@ func (w *world) fixSchemaWith(field string) {
 	}
 }
 
-func (w *world) streamMsgs(name string) uint64 {
+func (w *world) streamMsgs(name string) uint64 { return w.streamState(name).Msgs }
+
+// published is how many messages a stream ever stored.
+func (w *world) published(name string) uint64 { return w.streamState(name).LastSeq }
+
+func (w *world) streamState(name string) jetstream.StreamState {
 	w.t.Helper()
 	s, err := w.js.Stream(context.Background(), name)
 	if err != nil {
@@ -193,7 +202,7 @@ func (w *world) streamMsgs(name string) uint64 {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	return info.State.Msgs
+	return info.State
 }
 
 var topo = messages.Topology{}.WithDefaults()

@@ -176,10 +176,10 @@ func TestPublishWaitExitCodes(t *testing.T) {
 
 	// A bad file: exit 1, nothing published, the error says where.
 	bad := w.file("bad.csv", "key,company\nB-1,One\nB-2\n")
-	before := w.streamMsgs(topo.RecordsStream())
+	before := w.published(topo.RecordsStream())
 	r = w.run("", "publish", "--pipelines", pipelinesFile, "--pipeline", "accounts", "--wait", "--out-dir", out, bad).expect(t, 1)
 	contains(t, "stderr", r.stderr, "bad.csv:3:", "wrong number of cells")
-	if after := w.streamMsgs(topo.RecordsStream()); after != before {
+	if after := w.published(topo.RecordsStream()); after != before {
 		t.Errorf("a bad file published %d records", after-before)
 	}
 }
@@ -288,10 +288,10 @@ func TestDLQ(t *testing.T) {
 		t.Errorf("replayed records: %v", tiers)
 	}
 	// The second replay replays nothing and publishes nothing.
-	records := w.streamMsgs(topo.RecordsStream())
+	records := w.published(topo.RecordsStream())
 	r = w.run("", "dlq", "replay", "--code", "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST").expect(t, 0)
 	contains(t, "second dlq replay", r.stdout, "0 replayed")
-	if n := w.streamMsgs(topo.RecordsStream()); n > records {
+	if n := w.published(topo.RecordsStream()); n > records {
 		t.Errorf("second replay published %d records", n-records)
 	}
 	r = w.run("", "dlq", "list").expect(t, 0)

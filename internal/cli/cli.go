@@ -23,11 +23,15 @@ type Env struct {
 	errs   []string
 }
 
+// lookup reads a variable; an empty value counts as unset, as for the
+// NATS_* and SF_* variables.
 func (e *Env) lookup(k string) (string, bool) {
+	get := os.LookupEnv
 	if e.Lookup != nil {
-		return e.Lookup(k)
+		get = e.Lookup
 	}
-	return os.LookupEnv(k)
+	v, ok := get(k)
+	return v, ok && v != ""
 }
 
 func help(usage, env string) string { return usage + " (env " + env + ")" }

@@ -66,12 +66,12 @@ func TestEnvFromEnvironment(t *testing.T) {
 	if err := f.env.Err(); err != nil {
 		t.Errorf("Err: %v", err)
 	}
-	// An empty string variable is a value for strings, nothing for lists.
+	// An empty variable counts as unset, as for NATS_* and SF_*.
 	f = newFlags(map[string]string{"T_NAME": "", "T_ITEMS": ""})
 	if err := f.fs.Parse(nil); err != nil {
 		t.Fatal(err)
 	}
-	if f.s != "" || f.l != nil {
+	if f.s != "default-name" || f.l != nil {
 		t.Errorf("empty variables: %q %q", f.s, f.l)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -119,7 +120,18 @@ func (c Config) Connect(log zerolog.Logger) (*nats.Conn, error) {
 	}
 	nc, err := nats.Connect(c.URLs, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to NATS at %s: %w", c.URLs, err)
+		return nil, fmt.Errorf("connecting to NATS at %s: %w", redactURLs(c.URLs), err)
 	}
 	return nc, nil
+}
+
+// redactURLs hides the passwords of comma-separated URLs, for messages.
+func redactURLs(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
+			parts[i] = u.Redacted()
+		}
+	}
+	return strings.Join(parts, ",")
 }

@@ -251,11 +251,6 @@ func TestConnectErrors(t *testing.T) {
 }
 
 // A password in the URL must not end up in the error (it is printed and logged).
-//
-// BUG (internal/natsconn/natsconn.go, Connect: fmt.Errorf("connecting to
-// NATS at %s: %w", c.URLs, err)): the URL is quoted as given, credentials
-// included. Suggested fix: redact user info before quoting (url.Parse each
-// comma-separated URL and use (*url.URL).Redacted()).
 func TestConnectErrorRedactsURLCredentials(t *testing.T) {
 	t.Parallel()
 	_, err := natsconn.Config{URLs: "nats://kinetic:hunter2-secret@127.0.0.1:" + freePort(t)}.Connect(zerolog.Nop())

@@ -108,7 +108,6 @@ func Publish(ctx context.Context, o Options) (*Report, error) {
 	// Pass 2: publish.
 	rep := &Report{Job: o.Job, Subject: subject}
 	start := time.Now()
-	since := start.Add(-time.Second)
 	pub := messages.NewPublisher(o.JS, messages.PublisherOptions{})
 	seq := int64(0)
 	err = eachRecord(inputs, func(_ *input, _ *pipeline.RecordReader, rec map[string]any, raw []byte) error {
@@ -141,8 +140,18 @@ func Publish(ctx context.Context, o Options) (*Report, error) {
 		defer cancel()
 	}
 	prog := newProgress(o.Progress, o.Plain, o.Pipeline.Name, total)
+	// Every result of this job id counts, including those of an earlier
+	// run of the same job (its records are deduplicated now). Records
+	// deduplicated against another job's publish (--key-column) will get no
+	// outcome under this job and are not waited for.
+	var exclude []int64
+	if o.KeyColumn != "" {
+		for _, m := range pub.Duplicates() {
+			exclude = append(exclude, m.Seq)
+		}
+	}
 	res, werr := jobs.Watch(wctx, o.JS, jobs.Options{
-		Topology: topo, Job: o.Job, Total: total, Since: since,
+		Topology: topo, Job: o.Job, Total: total, Exclude: exclude,
 		Mode: o.Pipeline.Mode, SObject: o.Pipeline.SObject, OnProgress: prog.update,
 	})
 	prog.finish()
@@ -284,12 +293,19 @@ func check(inputs []*input, keyColumn string) (int, []string, error) {
 	n := 0
 	var columns []string
 	seen := map[string]bool{}
+	keys := map[string]string{} // key → where it first appeared
 	err := eachRecord(inputs, func(in *input, rr *pipeline.RecordReader, rec map[string]any, _ []byte) error {
 		n++
 		if keyColumn != "" {
-			if v, ok := rec[keyColumn]; !ok || v == nil || fmt.Sprint(v) == "" {
+			v, ok := rec[keyColumn]
+			if !ok || v == nil || fmt.Sprint(v) == "" {
 				return &pipeline.SourceError{File: in.name, Line: rr.Line(), Column: keyColumn, Msg: "the key column is missing or empty"}
 			}
+			k := fmt.Sprint(v)
+			if first, dup := keys[k]; dup {
+				return &pipeline.SourceError{File: in.name, Line: rr.Line(), Column: keyColumn, Msg: fmt.Sprintf("key %q repeats %s: the second would be dropped as a duplicate", k, first)}
+			}
+			keys[k] = fmt.Sprintf("%s:%d", in.name, rr.Line())
 		}
 		keys := rr.Header()
 		if keys == nil {

@@ -153,7 +153,6 @@ func TestPublishJSONLInsert(t *testing.T) {
 		{"company", "extra", "key", "revenue", "flag", "ERROR"},
 		{"", "", "J-3", "7", "", res.Outcomes[2].Code + ": " + res.Outcomes[2].Message},
 	})
-	// What was published is the record's JSON, by job and sequence.
 	if w.live() != 2 {
 		t.Errorf("%d accounts", w.live())
 	}
@@ -245,6 +244,8 @@ func TestPublishBadInputPublishesNothing(t *testing.T) {
 		{name: "blank header", mod: func(o *producer.Options) {
 			o.Files = []string{w.file("blank.csv", "key,,company\nB-1,x,One\n")}
 		}, want: []string{"blank.csv:1:", "column 2 has no name"}},
+		// A parse error in a row's first field leaves no field positions:
+		// the reader once called FieldPos there and panicked.
 		{name: "bare quote", mod: func(o *producer.Options) {
 			o.Files = []string{w.file("quote.csv", "key,company\nQ-1,One\nQ\"2,Two\n")}
 		}, want: []string{"quote.csv:3"}},
@@ -335,8 +336,26 @@ func TestPublishFormatOverridesExtension(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Published != 2 || rep.Result != nil || w.recordsInStream() != 2 {
+	// Without Wait there is no result, and no result file.
+	if rep.Published != 2 || rep.Result != nil || rep.SuccessFile != "" || w.recordsInStream() != 2 {
 		t.Errorf("report %+v, %d in the stream", rep, w.recordsInStream())
+	}
+	// What is published: the record as a JSON object, numbered in its job,
+	// deduplicated by <job>-<seq>.
+	s, err := w.js.Stream(ctxT(t), w.topo.RecordsStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq, want := range map[uint64]string{1: `{"company":"One","key":"F-1"}`, 2: `{"company":"Two","key":"F-2"}`} {
+		raw, err := s.GetMsg(ctxT(t), seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		meta, err := messages.ParseRecordMeta(raw.Header)
+		if err != nil || string(raw.Data) != want || raw.Subject != "kinetic.records.Account.upsert" ||
+			meta.Job != rep.Job || meta.Seq != int64(seq) || meta.MsgID != fmt.Sprintf("%s-%d", rep.Job, seq) || meta.StopOnError {
+			t.Errorf("record %d: %s %s %+v %v", seq, raw.Subject, raw.Data, meta, err)
+		}
 	}
 }
 
@@ -376,12 +395,8 @@ func TestPublishJobReuseDeduplicates(t *testing.T) {
 // an interrupted run) must report the job, not wait for results that were
 // published before the re-run started.
 //
-// BUG (internal/producer/producer.go, Publish: `since := start.Add(-time.Second)`
-// passed as jobs.Options.Since): when every record is a duplicate, nothing
-// new is loaded, and the first run's results are older than Since, so Wait
-// never completes (forever without --timeout). Suggested fix: do not set
-// Since when rep.Duplicates > 0 (the job id is reused; its earlier results
-// are this job's).
+// (The wait once started at this run's first publish; with every record a
+// duplicate nothing new was loaded and it never completed.)
 func TestPublishJobReuseWaitReportsEarlierResults(t *testing.T) {
 	t.Parallel()
 	w := setup(t)
@@ -442,28 +457,45 @@ func TestPublishKeyColumnDeduplicates(t *testing.T) {
 	}
 }
 
-// With --key-column, a key that is a duplicate is never loaded for this job,
-// so --wait must not wait for it.
-//
-// BUG (internal/producer/producer.go, Publish): a record deduplicated by the
-// stream (same key within the window, in this job or an earlier one) never
-// gets a result for this job's sequence, yet Watch waits for Total records:
-// --wait hangs until --timeout (forever without one). Suggested fix: reject
-// repeated keys within one input in check(), and count deduplicated
-// sequences as done (e.g. have the Publisher report which records were
-// duplicates and mark them in the Result, or wait only for the stored ones).
-func TestPublishKeyColumnDuplicateKeyWait(t *testing.T) {
+// With --key-column, a key repeated within the input is refused before
+// anything is published (the stream would drop the second copy), naming
+// both places.
+func TestPublishKeyColumnRepeatedKeyIsRefused(t *testing.T) {
+	t.Parallel()
+	w := setup(t)
+	file := w.file("dupkeys.csv", "key,company\nD-1,One\nD-1,One again\nD-2,Two\n")
+	o := w.opts("accounts", file)
+	o.KeyColumn, o.Wait, o.Timeout = "key", true, 5*time.Second
+	_, err := w.publish(o)
+	var se *pipeline.SourceError
+	if !errors.As(err, &se) || se.Line != 3 || se.Column != "key" || !strings.Contains(err.Error(), file+":2") {
+		t.Fatalf("err = %v, want a SourceError on line 3 naming line 2", err)
+	}
+	if n := w.recordsInStream(); n != 0 {
+		t.Errorf("%d records published before the input was refused", n)
+	}
+}
+
+// A key deduplicated against another job's publish gets no outcome under
+// this job: --wait does not wait for it, and counts it as skipped.
+func TestPublishKeyColumnDuplicateOfAnotherJobDoesNotHangWait(t *testing.T) {
 	t.Parallel()
 	w := setup(t)
 	w.startWorker()
-	o := w.opts("accounts", w.file("dupkeys.csv", "key,company\nD-1,One\nD-1,One again\nD-2,Two\n"))
-	o.KeyColumn, o.Wait, o.Timeout = "key", true, 5*time.Second
+	o := w.opts("accounts", w.file("first.csv", "key,company\nX-1,One\n"))
+	o.KeyColumn, o.Wait, o.Timeout = "key", true, 30*time.Second
+	if _, err := w.publish(o); err != nil {
+		t.Fatal(err)
+	}
+	o = w.opts("accounts", w.file("second.csv", "key,company\nX-1,One again\nX-2,Two\n"))
+	o.KeyColumn, o.Wait, o.Timeout = "key", true, 30*time.Second
 	rep, err := w.publish(o)
 	if err != nil {
 		t.Fatalf("%v (report %+v)", err, rep)
 	}
-	if rep.Result.SuccessCount+rep.Result.ErrorCount+rep.Result.SkippedCount != 3 {
-		t.Errorf("result %v", rep.Result.SyncResult)
+	r := rep.Result
+	if rep.Duplicates != 1 || r.SuccessCount != 1 || r.SkippedCount != 1 || r.Outcomes[1].Status != messages.StatusLoaded {
+		t.Errorf("report %+v result %v", rep, r.SyncResult)
 	}
 }
 
@@ -564,8 +596,8 @@ func TestPublishWaitTimeout(t *testing.T) {
 	}
 }
 
-// Without an out dir no result files are written; without Wait, no result.
-func TestPublishNoWaitNoFiles(t *testing.T) {
+// Without an out dir, a wait writes no result files.
+func TestPublishWaitWithoutOutDir(t *testing.T) {
 	t.Parallel()
 	w := setup(t)
 	w.startWorker()

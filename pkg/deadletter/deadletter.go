@@ -57,12 +57,23 @@ type Filter struct {
 	Limit    int       // at most this many (0: all)
 }
 
+// match applies every filter to an entry. (When listing the whole stream the
+// subject filter and start time have already narrowed it; when listing by
+// sequence nothing has.)
 func (f Filter) match(e *Entry) bool {
 	d := e.DeadLetter
 	switch {
+	case f.Pipeline != "" && d.Pipeline != f.Pipeline:
+		return false
+	case f.SObject != "" && d.SObject != f.SObject:
+		return false
+	case f.Mode != "" && d.Mode != f.Mode:
+		return false
 	case f.Code != "" && d.Code != f.Code:
 		return false
 	case f.Job != "" && d.Job != f.Job:
+		return false
+	case !f.Since.IsZero() && e.Time.Before(f.Since):
 		return false
 	case !f.Until.IsZero() && !e.Time.Before(f.Until):
 		return false
@@ -142,39 +153,62 @@ func (i *Inspector) each(ctx context.Context, f Filter, fn func(Entry) (bool, er
 		return fmt.Errorf("reading dead letters: %w", err)
 	}
 	last := info.State.LastSeq
+	// Fetches run under a context that ends when each returns, so that no
+	// pull request outlives the walk.
+	walkCtx, cancelWalk := context.WithCancel(ctx)
+	defer cancelWalk()
 	for {
-		batch, err := cons.Fetch(256, jetstream.FetchMaxWait(time.Second))
-		if err != nil {
-			return fmt.Errorf("reading dead letters: %w", err)
-		}
-		n := 0
-		for msg := range batch.Messages() {
-			n++
-			md, err := msg.Metadata()
-			if err != nil {
-				return err
-			}
-			dl, err := messages.DecodeDeadLetter(msg.Headers(), msg.Data())
-			if err != nil {
-				continue // not a dead letter this build can read
-			}
-			e := Entry{Seq: md.Sequence.Stream, Subject: msg.Subject(), Time: md.Timestamp, DeadLetter: dl}
-			if f.match(&e) {
-				if cont, err := fn(e); err != nil || !cont {
-					return err
-				}
-			}
-			if md.NumPending == 0 || md.Sequence.Stream >= last {
-				return nil
-			}
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("reading dead letters: %w", err)
+		fetchCtx, cancelFetch := context.WithTimeout(walkCtx, time.Second)
+		n, done, err := i.walkBatch(fetchCtx, cancelFetch, cons, f, last, fn)
+		cancelFetch()
+		if err != nil || done {
+			return err
 		}
 		if n == 0 {
 			return nil // nothing (more) matches the subject filter
 		}
 	}
+}
+
+// walkBatch reads one fetch; done reports the end of the stream or of fn.
+// Stopping early, it cancels the fetch and waits for it to end, so that no
+// pull request outlives the walk.
+func (i *Inspector) walkBatch(ctx context.Context, cancel context.CancelFunc, cons jetstream.Consumer, f Filter, last uint64, fn func(Entry) (bool, error)) (n int, done bool, err error) {
+	batch, err := cons.Fetch(256, jetstream.FetchContext(ctx))
+	if err != nil {
+		return 0, true, fmt.Errorf("reading dead letters: %w", err)
+	}
+	defer func() {
+		if done {
+			cancel()
+			for range batch.Messages() {
+			}
+		}
+	}()
+	for msg := range batch.Messages() {
+		n++
+		md, err := msg.Metadata()
+		if err != nil {
+			return n, true, err
+		}
+		dl, err := messages.DecodeDeadLetter(msg.Headers(), msg.Data())
+		if err == nil {
+			e := Entry{Seq: md.Sequence.Stream, Subject: msg.Subject(), Time: md.Timestamp, DeadLetter: dl}
+			if f.match(&e) {
+				if cont, err := fn(e); err != nil || !cont {
+					return n, true, err
+				}
+			}
+		}
+		// Messages this build cannot decode as dead letters are skipped.
+		if md.NumPending == 0 || md.Sequence.Stream >= last {
+			return n, true, nil
+		}
+	}
+	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
+		return n, true, fmt.Errorf("reading dead letters: %w", err)
+	}
+	return n, false, nil
 }
 
 // ReplayOptions adjusts Replay.

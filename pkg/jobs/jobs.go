@@ -31,6 +31,11 @@ type Options struct {
 	// Since skips results older than this (a little before the job's first
 	// publish). Default: every stored result.
 	Since time.Time
+	// Exclude lists sequences that will have no outcome under this job: the
+	// stream dropped them as duplicates of an earlier publish (for instance
+	// by business key, in another job). Wait does not wait for them; one
+	// whose outcome arrives anyway is counted.
+	Exclude []int64
 	// OnProgress is called after each batch result that changed something,
 	// from the watcher's goroutine.
 	OnProgress func(Progress)
@@ -66,9 +71,9 @@ type Result struct {
 }
 
 // Watch follows the job until every record has a final outcome or ctx ends.
-// On ctx's end it returns the partial result and ctx's error; records
-// without an outcome are counted as skipped there, and Result.Outcomes tells
-// which they are.
+// On ctx's end it returns the partial result (status IN_PROGRESS) and ctx's
+// error; records without an outcome are counted as skipped there, and
+// Result.Outcomes tells which they are.
 func Watch(ctx context.Context, js jetstream.JetStream, o Options) (*Result, error) {
 	if o.Total < 0 {
 		return nil, errors.New("jobs: Total must not be negative")
@@ -88,11 +93,21 @@ func Watch(ctx context.Context, js jetstream.JetStream, o Options) (*Result, err
 	}
 	var p Progress
 	p.Total = o.Total
+	excluded := map[int]bool{}
+	for _, seq := range o.Exclude {
+		if seq >= 1 && seq <= int64(o.Total) {
+			excluded[int(seq)-1] = true
+		}
+	}
+	need, got := o.Total-len(excluded), 0 // outcomes waited for, and received
 	finish := func(err error) (*Result, error) {
 		sr := res.SyncResult
 		slices.SortFunc(sr.Errors, func(a, b *pipeline.RecordError) int { return a.Index - b.Index })
 		sr.SkippedCount = o.Total - sr.SuccessCount - sr.ErrorCount
 		sr.Status = pipeline.StatusFor(sr.SuccessCount, sr.ErrorCount)
+		if got < need {
+			sr.Status = pipeline.InProgress // interrupted: outcomes are missing
+		}
 		el := time.Since(start)
 		sr.Metadata.ElapsedSeconds = el.Seconds()
 		if s := el.Seconds(); s > 0 {
@@ -100,7 +115,7 @@ func Watch(ctx context.Context, js jetstream.JetStream, o Options) (*Result, err
 		}
 		return res, err
 	}
-	if o.Total == 0 {
+	if need == 0 {
 		return finish(nil)
 	}
 
@@ -124,7 +139,7 @@ func Watch(ctx context.Context, js jetstream.JetStream, o Options) (*Result, err
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
 
-	for p.Done < o.Total {
+	for got < need {
 		msg, err := it.Next()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -159,6 +174,9 @@ func Watch(ctx context.Context, js jetstream.JetStream, o Options) (*Result, err
 			res.Outcomes[i] = ro
 			changed = true
 			p.Done++
+			if !excluded[i] {
+				got++
+			}
 			sr := res.SyncResult
 			switch ro.Status {
 			case messages.StatusLoaded:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 )
@@ -124,7 +125,11 @@ const maxMessageLen = 4000
 func EncodeDeadLetter(d *DeadLetter) (nats.Header, []byte, error) {
 	d.V = Version
 	if len(d.Message) > maxMessageLen {
-		d.Message = d.Message[:maxMessageLen] + "…"
+		cut := maxMessageLen
+		for cut > 0 && !utf8.RuneStart(d.Message[cut]) {
+			cut--
+		}
+		d.Message = d.Message[:cut] + "…"
 	}
 	env, err := json.Marshal(d)
 	if err != nil {

@@ -287,12 +287,9 @@ func TestDeadLetterMessageTruncated(t *testing.T) {
 	}
 }
 
-// BUG (pkg/messages/envelope.go, EncodeDeadLetter: d.Message[:maxMessageLen]):
-// the message is cut at byte 4000 even inside a multi-byte character, so the
-// envelope carries invalid UTF-8, which encoding/json replaces with U+FFFD:
-// the stored message is not a prefix of the original, and differs from what
-// EncodeDeadLetter left in the struct. Cut at a rune boundary instead (back up
-// while !utf8.RuneStart(d.Message[n])). This test fails until that is fixed.
+// A long message is cut at a rune boundary: cut inside a multi-byte
+// character, the envelope would carry invalid UTF-8 (stored as U+FFFD), and
+// the stored message would not be a prefix of the original.
 func TestDeadLetterMessageTruncatedOnRuneBoundary(t *testing.T) {
 	t.Parallel()
 	const limit = 4000

@@ -34,7 +34,7 @@ type Publisher struct {
 	window     []inflight // unacknowledged async publishes, oldest first
 	failed     []error
 	published  int
-	duplicates int
+	duplicates []RecordMeta
 }
 
 type inflight struct {
@@ -87,7 +87,7 @@ func (p *Publisher) Publish(ctx context.Context, subject string, data []byte, me
 		return nil, &PublishError{Subject: subject, Meta: meta, Err: err}
 	}
 	p.mu.Lock()
-	p.count(ack)
+	p.count(ack, meta)
 	p.mu.Unlock()
 	return ack, nil
 }
@@ -115,10 +115,10 @@ func (p *Publisher) publishSync(ctx context.Context, m *nats.Msg) (*jetstream.Pu
 	return nil, err
 }
 
-func (p *Publisher) count(ack *jetstream.PubAck) {
+func (p *Publisher) count(ack *jetstream.PubAck, meta RecordMeta) {
 	p.published++
 	if ack.Duplicate {
-		p.duplicates++
+		p.duplicates = append(p.duplicates, meta)
 	}
 }
 
@@ -154,7 +154,7 @@ func (p *Publisher) PublishAsync(ctx context.Context, subject string, data []byt
 			p.failed = append(p.failed, &PublishError{Subject: subject, Meta: meta, Err: err})
 			return nil
 		}
-		p.count(ack)
+		p.count(ack, meta)
 		return nil
 	}
 	p.mu.Lock()
@@ -168,7 +168,7 @@ func (p *Publisher) settle(ctx context.Context, f inflight) error {
 	select {
 	case ack := <-f.fut.Ok():
 		p.mu.Lock()
-		p.count(ack)
+		p.count(ack, f.meta)
 		p.mu.Unlock()
 		return nil
 	case err := <-f.fut.Err():
@@ -179,7 +179,7 @@ func (p *Publisher) settle(ctx context.Context, f inflight) error {
 			p.failed = append(p.failed, &PublishError{Subject: f.msg.Subject, Meta: f.meta, Err: errors.Join(err, rerr)})
 			return nil
 		}
-		p.count(ack)
+		p.count(ack, f.meta)
 		return nil
 	case <-ctx.Done():
 		// Put it back: it is still in flight.
@@ -215,7 +215,16 @@ func (p *Publisher) Flush(ctx context.Context) error {
 func (p *Publisher) Stats() (published, duplicates int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.published, p.duplicates
+	return p.published, len(p.duplicates)
+}
+
+// Duplicates returns the records the stream dropped as duplicates: an
+// earlier publish with the same Nats-Msg-Id is in the stream, and no worker
+// will report on this copy.
+func (p *Publisher) Duplicates() []RecordMeta {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]RecordMeta(nil), p.duplicates...)
 }
 
 // Pending is the number of publishes awaiting an ack.

@@ -184,14 +184,10 @@ func (e *StopError) Error() string { return "pipeline stopped on error: " + e.Fi
 // Unwrap lets errors.Is match ErrStopped and errors.As reach the RecordError.
 func (e *StopError) Unwrap() []error { return []error{ErrStopped, e.First} }
 
-// Prepare maps and validates one source record exactly as Sync does. The
-// worker calls it for each message, then loads the items with Loader.
-func (p *Pipeline) Prepare(seq int, rec map[string]any) (Item, *RecordError) {
-	return p.prepareRecord(seq, rec)
-}
-
-// prepareRecord maps and validates one record.
-func (p *Pipeline) prepareRecord(idx int, rec map[string]any) (Item, *RecordError) {
+// Prepare maps and validates one source record exactly as Sync does: the
+// worker calls it for each message, then loads the items with Loader. idx
+// becomes the Item's Seq and the RecordError's Index.
+func (p *Pipeline) Prepare(idx int, rec map[string]any) (Item, *RecordError) {
 	o := p.opts
 	fail := func(code, format string, args ...any) (Item, *RecordError) {
 		return Item{}, &RecordError{Index: idx, Record: rec, Code: code, Message: fmt.Sprintf(format, args...)}

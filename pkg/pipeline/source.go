@@ -104,11 +104,10 @@ func (rr *RecordReader) nextCSV() (map[string]any, error) {
 	if err == io.EOF {
 		return nil, io.EOF
 	}
-	line, _ := rr.csv.FieldPos(0)
-	rr.line = line
 	if err != nil {
-		return nil, rr.csvErr(err)
+		return nil, rr.csvErr(err) // a ParseError knows its line; FieldPos may not
 	}
+	rr.line, _ = rr.csv.FieldPos(0)
 	rec := make(map[string]any, len(row))
 	for i, v := range row {
 		if v == "" {

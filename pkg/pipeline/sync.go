@@ -250,7 +250,7 @@ func (s *syncRun) prepare(i int) *batch {
 		if o.Callbacks.OnRecordStart != nil {
 			s.p.invoke(s.res, "OnRecordStart", func() error { return o.Callbacks.OnRecordStart(rec) })
 		}
-		item, rerr := s.p.prepareRecord(idx, rec)
+		item, rerr := s.p.Prepare(idx, rec)
 		if rerr != nil {
 			if b.pre == nil {
 				b.pre = map[int]*RecordError{}
