@@ -78,8 +78,11 @@ func (r *runner) process(ctx context.Context, msgs []jetstream.Msg) {
 	r.applyJobStops(ctx, entries)
 	stats := r.load(ctx, entries)
 	r.decideRetries(ctx, entries)
-	r.recordJobStops(ctx, entries)
+	// Stop flags only for failures whose dead letter is stored: a record
+	// whose dead letter could not be stored goes back for redelivery and
+	// must not then be skipped as "after the first failure".
 	r.publishDeadLetters(entries)
+	r.recordJobStops(ctx, entries)
 	r.publishResults(entries, start, stats)
 	r.settleAll(entries)
 }
