@@ -113,7 +113,7 @@ func (h *harness) measureEndToEnd(ctx context.Context, r *Report) error {
 		return err
 	}
 	defer e.close()
-	stop, err := e.startWorkers(w, perWorkerCalls)
+	stop, err := e.startWorkers(w, endToEndCalls)
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,8 @@ import (
 // DecodeRecord decodes a record payload: exactly one JSON object. Anything
 // else (empty, not JSON, an array, a string, trailing data) is a
 // *DecodeError with CodeUndecodable; a payload over maxBytes (when > 0) is one
-// with CodeTooLarge. Numbers decode as float64.
+// with CodeTooLarge. The result is what encoding/json.Unmarshal gives
+// (numbers as float64), computed by a faster parser (jsonobj.go).
 func DecodeRecord(data []byte, maxBytes int) (map[string]any, error) {
 	if maxBytes > 0 && len(data) > maxBytes {
 		return nil, &DecodeError{Code: CodeTooLarge, Msg: fmt.Sprintf("payload is %d bytes; the limit is %d", len(data), maxBytes)}
@@ -21,8 +22,8 @@ func DecodeRecord(data []byte, maxBytes int) (map[string]any, error) {
 	if trimmed[0] != '{' {
 		return nil, &DecodeError{Code: CodeUndecodable, Msg: "payload is not a JSON object"}
 	}
-	var rec map[string]any
-	if err := json.Unmarshal(data, &rec); err != nil {
+	rec, err := parseObject(data)
+	if err != nil {
 		return nil, &DecodeError{Code: CodeUndecodable, Msg: "payload is not valid JSON", Err: err}
 	}
 	return rec, nil
