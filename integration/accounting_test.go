@@ -37,15 +37,26 @@ type Job struct {
 // Len is the number of records of the job.
 func (j *Job) Len() int { return len(j.Payloads) }
 
-// UpsertJob makes n records for the accounts pipeline (UPSERT on
-// External_Key__c).
+// UpsertJob makes n records for the accounts pipeline (UPSERT of Account
+// on External_Key__c).
 func (c *Cluster) UpsertJob(id string, n int) *Job {
 	c.t.Helper()
-	pc := c.Pipeline("accounts")
-	j := &Job{ID: id, Pipeline: pc, Subject: c.Topo.Subjects().Records(pc.SObject, string(pc.Mode)), KeyField: "External_Key__c"}
+	return c.UpsertJobFor("accounts", id, n)
+}
+
+// UpsertJobFor makes n records for an UPSERT pipeline whose mapping reads
+// key (the external id), company and score.
+func (c *Cluster) UpsertJobFor(pipelineName, id string, n int) *Job {
+	c.t.Helper()
+	pc := c.Pipeline(pipelineName)
+	j := &Job{ID: id, Pipeline: pc, Subject: c.Topo.Subjects().Records(pc.SObject, string(pc.Mode)), KeyField: pc.ExternalIDField}
 	for i := 1; i <= n; i++ {
 		key := fmt.Sprintf("%s-%07d", id, i)
-		j.add(key, map[string]any{"key": key, "company": "Company " + key, "revenue": i * 10, "score": float64(i%100) / 10})
+		rec := map[string]any{"key": key, "company": "Company " + key, "score": float64(i%100) / 10}
+		if pc.SObject == "Account" {
+			rec["revenue"] = i * 10
+		}
+		j.add(key, rec)
 	}
 	return j
 }
@@ -86,10 +97,9 @@ func (c *Cluster) Publish(j *Job, from, to int) {
 func (c *Cluster) publish(j *Job, from, to int) error {
 	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Minute)
 	defer cancel()
-	// Retries: 20 (attempt k waits k×250ms: about 50s in all) rides out a
-	// stream leader election; the default 3 (1.5s) does not, and a node
-	// loss then fails publishes with "no response from stream".
-	pub := messages.NewPublisher(c.JS, messages.PublisherOptions{Retries: 20})
+	// The publisher's default retries (about 20s) ride out a stream leader
+	// election when a node is lost.
+	pub := messages.NewPublisher(c.JS, messages.PublisherOptions{})
 	for seq := from; seq <= to; seq++ {
 		meta := messages.RecordMeta{Job: j.ID, Seq: int64(seq), Key: j.Keys[seq-1], MsgID: fmt.Sprintf("%s-%d", j.ID, seq)}
 		if err := pub.PublishAsync(ctx, j.Subject, j.Payloads[seq-1], meta); err != nil {
@@ -209,38 +219,66 @@ wait:
 }
 
 // BatchResults reads every stored batch result of a job, in stream order.
+// It asks the stream how many there are first, and reads until it has them
+// all; a fetch that fails ("no responders" while a new ordered consumer's
+// interest reaches every server, or an empty first fetch) starts it over.
 func (c *Cluster) BatchResults(job string) []*messages.BatchResult {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(c.ctx, 2*time.Minute)
 	defer cancel()
-	cons, err := c.JS.OrderedConsumer(ctx, c.Topo.ResultsStream(), jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{c.Topo.Subjects().JobResults(job)},
+	var out []*messages.BatchResult
+	err := c.poll(2*time.Minute, func() error {
+		var err error
+		out, err = c.readBatchResults(ctx, job)
+		return err
 	})
 	if err != nil {
-		c.t.Fatal(err)
+		c.t.Fatalf("reading the batch results of job %s: %v", job, err)
+	}
+	return out
+}
+
+func (c *Cluster) readBatchResults(ctx context.Context, job string) ([]*messages.BatchResult, error) {
+	filter := c.Topo.Subjects().JobResults(job)
+	stream, err := c.JS.Stream(ctx, c.Topo.ResultsStream())
+	if err != nil {
+		return nil, err
+	}
+	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(filter))
+	if err != nil {
+		return nil, err
+	}
+	want := 0
+	for _, n := range info.State.Subjects {
+		want += int(n)
+	}
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
+	if err != nil {
+		return nil, err
 	}
 	var out []*messages.BatchResult
-	for {
+	for len(out) < want {
 		batch, err := cons.Fetch(500, jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
-			c.t.Fatal(err)
+			return nil, err
 		}
-		n, pending := 0, uint64(1)
+		n := 0
 		for m := range batch.Messages() {
 			n++
 			br, err := messages.DecodeBatchResult(m.Data())
 			if err != nil {
-				c.t.Fatalf("batch result of job %s: %v", job, err)
+				return nil, fmt.Errorf("undecodable batch result: %w", err)
 			}
 			out = append(out, br)
-			if md, err := m.Metadata(); err == nil {
-				pending = md.NumPending
-			}
 		}
-		if n == 0 || pending == 0 {
-			return out
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
+			return nil, err
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("read %d of %d, then nothing", len(out), want)
 		}
 	}
+	return out, nil
 }
 
 // FinalWorkers maps each sequence of a job to the worker that reported its
@@ -280,17 +318,7 @@ func (c *Cluster) drained(pc *pipeline.PipelineConfig) error {
 // DeadLetters lists the dead letters of a job.
 func (c *Cluster) DeadLetters(job string) []deadletter.Entry {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(c.ctx, 2*time.Minute)
-	defer cancel()
-	insp, err := deadletter.NewInspector(ctx, c.JS, c.Topo)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	list, err := insp.List(ctx, deadletter.Filter{Job: job})
-	if err != nil {
-		c.t.Fatalf("listing dead letters of job %s: %v", job, err)
-	}
-	return list
+	return c.DeadLettersWith(deadletter.Filter{Job: job})
 }
 
 // SalesforceRecords returns the live records of a job in the simulator, by
@@ -351,11 +379,19 @@ func (c *Cluster) Audit(j *Job, res *jobs.Result, elapsed time.Duration, o Audit
 	drainErr := c.poll(2*time.Minute, func() error { return c.drained(j.Pipeline) })
 	a := &Account{Job: j, Mode: string(j.Pipeline.Mode), Published: j.Len(), Elapsed: elapsed, Result: res,
 		LoadedResult: res.SuccessCount, DeadResult: res.ErrorCount, DupOutcomes: res.Duplicates}
+	omitted := 0
 	problem := func(format string, args ...any) {
-		if len(a.problems) < 40 {
-			a.problems = append(a.problems, fmt.Sprintf("job %s: ", j.ID)+fmt.Sprintf(format, args...))
+		if len(a.problems) >= 40 {
+			omitted++
+			return
 		}
+		a.problems = append(a.problems, fmt.Sprintf("job %s: ", j.ID)+fmt.Sprintf(format, args...))
 	}
+	defer func() {
+		if omitted > 0 {
+			a.problems = append(a.problems, fmt.Sprintf("job %s: … and %d more problems", j.ID, omitted))
+		}
+	}()
 
 	if drainErr != nil {
 		problem("records left in the work queue: %v", drainErr)
@@ -526,4 +562,21 @@ func (c *Cluster) WatchAll(start time.Time, timeout time.Duration, js ...*Job) (
 		}
 	}
 	return res, took
+}
+
+// DeadLettersWith lists the dead letters matching f with the product's
+// deadletter.Inspector, as `producer dlq list` does.
+func (c *Cluster) DeadLettersWith(f deadletter.Filter) []deadletter.Entry {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(c.ctx, 2*time.Minute)
+	defer cancel()
+	insp, err := deadletter.NewInspector(ctx, c.JS, c.Topo)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	list, err := insp.List(ctx, f)
+	if err != nil {
+		c.t.Fatalf("listing dead letters %+v: %v", f, err)
+	}
+	return list
 }

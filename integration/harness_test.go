@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	mobynet "github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
@@ -67,8 +68,6 @@ var keys = sync.OnceValues(func() (priv, pub []byte) {
 type Options struct {
 	// Workers is how many worker replicas to start. Default 3.
 	Workers int
-	// WorkerEnv adds or overrides worker environment variables.
-	WorkerEnv map[string]string
 }
 
 // Cluster is one test's world: its own Docker network, a 3-node NATS
@@ -94,7 +93,8 @@ type Cluster struct {
 	Topo  messages.Topology
 	Pipes *pipeline.Config
 
-	workerEnv map[string]string
+	workerEnv     map[string]string
+	pipelinesYAML []byte // testdata/pipelines.yaml, copied into every worker
 }
 
 // Node is one container.
@@ -111,15 +111,20 @@ func NewCluster(t *testing.T, o Options) *Cluster {
 	if o.Workers == 0 {
 		o.Workers = 3
 	}
+	began := time.Now()
 	ctx, cancel := testContext(t)
-	c := &Cluster{t: t, ctx: ctx, HTTP: &http.Client{Timeout: 10 * time.Second}, Topo: messages.Topology{Replicas: 3}.WithDefaults()}
+	c := &Cluster{t: t, ctx: ctx, HTTP: &http.Client{Timeout: time.Minute}, Topo: messages.Topology{Replicas: 3}.WithDefaults()}
 	t.Cleanup(cancel)
 
-	pipes, err := pipeline.LoadConfig(filepath.Join("testdata", "pipelines.yaml"))
+	path := filepath.Join("testdata", "pipelines.yaml")
+	yaml, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Pipes = pipes
+	if c.Pipes, err = pipeline.ParseConfig(path, yaml); err != nil {
+		t.Fatal(err)
+	}
+	c.pipelinesYAML = yaml
 
 	docker, err := testcontainers.NewDockerClientWithOpts(ctx)
 	if err != nil {
@@ -155,10 +160,12 @@ func NewCluster(t *testing.T, o Options) *Cluster {
 		// a call into a partitioned network gives up in reasonable time.
 		"SF_TIMEOUT": "30s",
 	}
-	for k, v := range o.WorkerEnv {
-		c.workerEnv[k] = v
-	}
 	c.Workers = c.startAll("worker", o.Workers, c.workerRequest)
+	retries := 0
+	for _, w := range c.Workers {
+		retries += len(w.LogLines("setting up streams and consumers failed"))
+	}
+	t.Logf("cluster up in %v: 3 NATS nodes, the simulator, %d workers (%d set-up retries)", time.Since(began).Round(100*time.Millisecond), o.Workers, retries)
 	return c
 }
 
@@ -270,10 +277,6 @@ func (c *Cluster) startSim() {
 }
 
 func (c *Cluster) workerRequest(name string) testcontainers.GenericContainerRequest {
-	pipes, err := os.ReadFile(filepath.Join("testdata", "pipelines.yaml"))
-	if err != nil {
-		panic(err)
-	}
 	env := map[string]string{"KINETIC_WORKER_ID": name}
 	for k, v := range c.workerEnv {
 		env[k] = v
@@ -281,7 +284,7 @@ func (c *Cluster) workerRequest(name string) testcontainers.GenericContainerRequ
 	return c.request(name, imageWorker, testcontainers.ContainerRequest{
 		Env:          env,
 		ExposedPorts: []string{portMetrics},
-		Files:        []testcontainers.ContainerFile{{Reader: bytes.NewReader(pipes), ContainerFilePath: ctrPipelines, FileMode: 0o644}},
+		Files:        []testcontainers.ContainerFile{{Reader: bytes.NewReader(c.pipelinesYAML), ContainerFilePath: ctrPipelines, FileMode: 0o644}},
 		WaitingFor: wait.ForHTTP("/readyz").WithPort(portMetrics).WithForcedIPv4LocalHost().
 			WithStartupTimeout(startupTimeout).WithPollInterval(250 * time.Millisecond),
 	})
@@ -297,8 +300,8 @@ func (c *Cluster) connect() {
 	}
 	nc, err := nats.Connect(strings.Join(urls, ","),
 		nats.Name("kinetic-integration-test"),
-		// The servers' cluster addresses are not reachable as such from the
-		// host; only the mapped ports are.
+		// The test process talks to the published ports only, never to the
+		// containers' own addresses that the servers would advertise.
 		nats.IgnoreDiscoveredServers(),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250*time.Millisecond),
@@ -317,21 +320,8 @@ func (c *Cluster) connect() {
 		_, err := c.JS.AccountInfo(ctx)
 		return err
 	})
-	// Create the R3 streams before any worker starts, retrying. A worker
-	// gives up at start-up when creating them takes longer than the
-	// JetStream API timeout (5s), which a freshly formed cluster on this
-	// small machine often does when three replicas ask at once; the worker
-	// then exits 1 (reported as a product issue). With the streams in place
-	// the workers' own Ensure is a quick no-op update.
-	start := time.Now()
-	attempts := 0
-	c.Eventually("the R3 streams to be created", 2*time.Minute, func() error {
-		attempts++
-		ctx, cancel := context.WithTimeout(c.ctx, 15*time.Second)
-		defer cancel()
-		return c.Topo.Ensure(ctx, c.JS)
-	})
-	c.t.Logf("streams created in %v (%d attempt(s))", time.Since(start).Round(time.Millisecond), attempts)
+	// The workers create the R3 streams themselves, all at once on a fresh
+	// cluster (they retry until JetStream answers).
 }
 
 // teardown dumps logs when the test failed, then removes every container
@@ -353,7 +343,7 @@ func (c *Cluster) teardown() {
 	var wg sync.WaitGroup
 	for _, n := range nodes {
 		wg.Go(func() {
-			if err := n.C.Terminate(ctx, testcontainers.StopTimeout(0)); err != nil && !strings.Contains(err.Error(), "No such container") {
+			if err := n.C.Terminate(ctx, testcontainers.StopTimeout(0)); err != nil && !cerrdefs.IsNotFound(err) {
 				c.t.Errorf("removing container %s: %v", n.Name, err)
 			}
 		})
@@ -569,6 +559,17 @@ func (n *Node) Metric(name string) (float64, error) {
 	return sum, nil
 }
 
+// LogLines returns the lines of the container's output that contain s.
+func (n *Node) LogLines(s string) []string {
+	var out []string
+	for line := range strings.Lines(n.LogTail(n.c.ctx, 100_000)) {
+		if strings.Contains(line, s) {
+			out = append(out, strings.TrimSpace(line))
+		}
+	}
+	return out
+}
+
 // LogTail returns the last lines of the container's output.
 func (n *Node) LogTail(ctx context.Context, lines int) string {
 	rc, err := n.C.Logs(ctx)
@@ -646,11 +647,12 @@ func (c *Cluster) WaitLive(object string, n int, timeout time.Duration) int {
 // Chaos kills the workers one after the other with SIGKILL and starts each
 // again after a while, until stopped.
 type Chaos struct {
-	c     *Cluster
-	stop  chan struct{}
-	done  chan struct{}
-	kills []time.Time
-	err   error
+	c        *Cluster
+	stop     chan struct{}
+	stopOnce sync.Once
+	done     chan struct{}
+	kills    []time.Time
+	err      error
 }
 
 // KillWorkers kills a worker every `every` (round robin) and starts it again
@@ -658,6 +660,9 @@ type Chaos struct {
 func (c *Cluster) KillWorkers(every, down time.Duration) *Chaos {
 	ch := &Chaos{c: c, stop: make(chan struct{}), done: make(chan struct{})}
 	go ch.run(every, down)
+	// A test that fails before Stop must not leave it killing containers
+	// during teardown (cleanups run last-registered first).
+	c.t.Cleanup(ch.halt)
 	return ch
 }
 
@@ -695,12 +700,16 @@ func (ch *Chaos) run(every, down time.Duration) {
 	}
 }
 
+func (ch *Chaos) halt() {
+	ch.stopOnce.Do(func() { close(ch.stop) })
+	<-ch.done
+}
+
 // Stop ends the chaos (after restarting a worker it killed) and returns the
 // kill times.
 func (ch *Chaos) Stop() []time.Time {
 	ch.c.t.Helper()
-	close(ch.stop)
-	<-ch.done
+	ch.halt()
 	if ch.err != nil {
 		ch.c.t.Fatalf("chaos: %v", ch.err)
 	}

@@ -59,14 +59,7 @@ func TestMain(m *testing.M) {
 		fmt.Println("FAIL: the integration tests could not start")
 		os.Exit(1)
 	}
-	goleak.VerifyTestMain(m,
-		// The Docker client's HTTP transport keeps idle keep-alive
-		// connections to the engine's socket for the life of the process
-		// (testcontainers caches its provider); they are not test goroutines.
-		goleak.IgnoreTopFunction("net/http.(*persistConn).readLoop"),
-		goleak.IgnoreTopFunction("net/http.(*persistConn).writeLoop"),
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-	)
+	goleak.VerifyTestMain(m)
 }
 
 // preflight checks that the Docker engine answers and that every image

@@ -45,6 +45,11 @@ func TestNATSNodeLoss(t *testing.T) {
 	t.Logf("killing %s, the leader of %s and %s (%s is led by %s)", leader.Name, c.Topo.RecordsStream(), c.Topo.ResultsStream(), consumer.what, c.Leader(consumer).Name)
 	leader.Kill()
 	downAt := time.Now()
+	for _, g := range []raftGroup{results, records} {
+		if l := c.Leader(g); l != leader {
+			t.Logf("%s: %s elected %v after the kill", g.what, l.Name, time.Since(downAt).Round(100*time.Millisecond))
+		}
+	}
 	liveAtLoss, err := c.Live("Account")
 	if err != nil {
 		t.Fatal(err)
@@ -65,6 +70,12 @@ func TestNATSNodeLoss(t *testing.T) {
 	res := c.Watch(j, 10*time.Minute)
 	a := c.Audit(j, res, time.Since(start), AuditOptions{})
 	Report(t, fmt.Sprintf("NATS node loss: %s (records and results stream leader) killed mid-run, restarted", leader.Name), a)
+	// What the workers logged as errors meanwhile (evidence, not asserted).
+	for _, w := range c.Workers {
+		for _, line := range w.LogLines(`"level":"error"`) {
+			t.Logf("%s logged: %s", w.Name, line)
+		}
+	}
 	// The restarted node holds the stream again, in step with the others.
 	c.Eventually("every replica of the records stream to be current", 2*time.Minute, func() error {
 		ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)

@@ -109,19 +109,21 @@ func (w *Worker) handleAdvisory(ctx context.Context, records jetstream.Stream, d
 	if err := w.storeDeadLetter(w.subj.DeadLetters(pc.name, pc.sobject, pc.mode), dl); err != nil {
 		return fmt.Errorf("storing dead letter of sequence %d: %w", adv.StreamSeq, err)
 	}
-	w.metrics.DeadLetters.WithLabelValues(pc.name, messages.CodeMaxDeliveries).Inc()
-	w.metrics.Records.WithLabelValues(pc.name, messages.StatusDeadLettered, messages.CodeMaxDeliveries).Inc()
-	w.publishResult(&messages.BatchResult{
+	if err := w.storeResult(opCtx, &messages.BatchResult{
 		BatchID: w.nextBatchID(), Pipeline: pc.name, SObject: pc.sobject, Mode: pc.mode, Job: meta.Job,
 		Worker: w.opts.ID, Failed: 1, StartedAt: now, FinishedAt: now,
 		Records: []messages.RecordOutcome{{
 			Seq: meta.Seq, StreamSeq: adv.StreamSeq, Key: meta.Key, Status: messages.StatusDeadLettered,
 			Code: dl.Code, Message: dl.Message, Delivery: int(adv.Deliveries),
 		}},
-	})
+	}); err != nil {
+		return fmt.Errorf("reporting sequence %d: %w", adv.StreamSeq, err)
+	}
 	if err := records.DeleteMsg(opCtx, adv.StreamSeq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
 		return fmt.Errorf("deleting sequence %d from %s: %w", adv.StreamSeq, adv.Stream, err)
 	}
+	w.metrics.DeadLetters.WithLabelValues(pc.name, messages.CodeMaxDeliveries).Inc()
+	w.metrics.Records.WithLabelValues(pc.name, messages.StatusDeadLettered, messages.CodeMaxDeliveries).Inc()
 	w.log.Warn().Str("pipeline", pc.name).Uint64("stream_seq", adv.StreamSeq).Uint64("num_delivered", adv.Deliveries).Str("job", meta.Job).Msg("message exhausted its deliveries: dead-lettered")
 	return nil
 }

@@ -83,7 +83,7 @@ func (r *runner) process(ctx context.Context, msgs []jetstream.Msg) {
 	// must not then be skipped as "after the first failure".
 	r.publishDeadLetters(entries)
 	r.recordJobStops(ctx, entries)
-	r.publishResults(entries, start, stats)
+	r.publishResults(ctx, entries, start, stats)
 	r.settleAll(entries)
 }
 

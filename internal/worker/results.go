@@ -1,6 +1,8 @@
 package worker
 
 import (
+	"context"
+	"errors"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -18,12 +20,13 @@ var statusOf = map[verdict]string{
 }
 
 // publishResults publishes one BatchResult per job in the batch (records
-// without a job share one) and waits for each to be stored, so that a
+// without a job share one) and waits until each is stored, so that a
 // producer waiting on a job sees every outcome before the messages are
-// settled. A result that cannot be stored is logged and counted; the
-// records are settled anyway (their outcome is in Salesforce and the
-// dead-letter stream; only the report is missing).
-func (r *runner) publishResults(entries []*entry, start time.Time, stats pipeline.LoadStats) {
+// settled. While the results stream cannot store (no leader during an
+// election, say) it keeps trying, heartbeating the batch; if the worker
+// shuts down first, the job's records are naked instead of settled, so that
+// their outcome is reported when they are processed again.
+func (r *runner) publishResults(ctx context.Context, entries []*entry, start time.Time, stats pipeline.LoadStats) {
 	o := r.p.Options()
 	batchID := r.w.nextBatchID()
 	finished := time.Now().UTC()
@@ -65,17 +68,41 @@ func (r *runner) publishResults(entries []*entry, start time.Time, stats pipelin
 		byJob[order[0]].APICalls = stats.APICalls
 	}
 	for _, job := range order {
-		r.w.publishResult(byJob[job])
+		if err := r.w.storeResult(ctx, byJob[job]); err != nil {
+			r.log.Warn().Err(err).Str("job", job).Msg("batch result not stored before shutdown; its records go back for redelivery")
+			for _, e := range entries {
+				if e.meta.Job == job {
+					e.fail(vRequeue, pipeline.CodeCanceled, "worker shutting down before the result was stored", nil)
+				}
+			}
+		}
 	}
 }
 
-func (w *Worker) publishResult(res *messages.BatchResult) {
+// storeResult publishes a result and waits for the results stream to store
+// it, retrying with backoff until ctx ends.
+func (w *Worker) storeResult(ctx context.Context, res *messages.BatchResult) error {
 	data, err := messages.EncodeBatchResult(res)
-	if err == nil {
-		err = w.publishDurable(&nats.Msg{Subject: w.subj.Results(res.Pipeline, res.Job), Data: data}, w.topo.ResultsStream())
-	}
 	if err != nil {
+		return err
+	}
+	msg := &nats.Msg{Subject: w.subj.Results(res.Pipeline, res.Job), Data: data}
+	wait := time.Second
+	for {
+		err := w.publishDurable(msg, w.topo.ResultsStream())
+		if err == nil {
+			return nil
+		}
 		w.metrics.ResultErrors.Inc()
-		w.log.Error().Err(err).Str("pipeline", res.Pipeline).Str("job", res.Job).Msg("batch result not published")
+		if errors.Is(err, nats.ErrBadSubject) {
+			// Cannot succeed; the record's job id was refused when decoding.
+			w.log.Error().Err(err).Str("subject", msg.Subject).Msg("batch result not published")
+			return nil
+		}
+		w.log.Warn().Err(err).Str("pipeline", res.Pipeline).Str("job", res.Job).Dur("retry_in", wait).Msg("batch result not stored yet; retrying")
+		if sleepCtx(ctx, wait) != nil {
+			return err
+		}
+		wait = min(wait*2, 10*time.Second)
 	}
 }

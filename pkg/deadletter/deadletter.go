@@ -157,16 +157,37 @@ func (i *Inspector) each(ctx context.Context, f Filter, fn func(Entry) (bool, er
 	// pull request outlives the walk.
 	walkCtx, cancelWalk := context.WithCancel(ctx)
 	defer cancelWalk()
+	noResponders := 0
 	for {
 		fetchCtx, cancelFetch := context.WithTimeout(walkCtx, time.Second)
 		n, done, err := i.walkBatch(fetchCtx, cancelFetch, cons, f, last, fn)
 		cancelFetch()
+		if errors.Is(err, nats.ErrNoResponders) && n == 0 && noResponders < 20 {
+			// In a cluster the pull request can reach a server before the new
+			// ordered consumer's interest has: ask again.
+			noResponders++
+			if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+				return err
+			}
+			continue
+		}
 		if err != nil || done {
 			return err
 		}
 		if n == 0 {
 			return nil // nothing (more) matches the subject filter
 		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 

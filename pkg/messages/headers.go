@@ -59,7 +59,10 @@ func ParseRecordMeta(h nats.Header) (RecordMeta, error) {
 		StopOnError: h.Get(HeaderStopOnError) == "true",
 	}
 	if m.Job != "" && !ValidToken(m.Job) {
-		return m, &DecodeError{Code: CodeBadHeader, Msg: fmt.Sprintf("header %s: %q is not a valid job id (letters, digits, _ and -)", HeaderJob, m.Job)}
+		// The record is reported without a job: the id cannot be a subject token.
+		job := m.Job
+		m.Job = ""
+		return m, &DecodeError{Code: CodeBadHeader, Msg: fmt.Sprintf("header %s: %q is not a valid job id (letters, digits, _ and -)", HeaderJob, job)}
 	}
 	if s := h.Get(HeaderSeq); s != "" {
 		n, err := strconv.ParseInt(s, 10, 64)

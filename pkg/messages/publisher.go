@@ -17,8 +17,9 @@ type PublisherOptions struct {
 	// Default 1024 (below nats.go's own default of 4000, so it never stalls).
 	MaxPending int
 	// Retries is how many more times a failed publish is tried, synchronously,
-	// with the same Nats-Msg-Id (so a publish that did land is deduplicated).
-	// Default 3.
+	// with the same Nats-Msg-Id (so a publish that did land is deduplicated),
+	// 250ms apart and doubling up to 4s. Default 8: about 20s, more than a
+	// JetStream leader election takes in a cluster.
 	Retries int
 }
 
@@ -68,7 +69,7 @@ func NewPublisher(js jetstream.JetStream, opts PublisherOptions) *Publisher {
 	if opts.Retries < 0 {
 		opts.Retries = 0
 	} else if opts.Retries == 0 {
-		opts.Retries = 3
+		opts.Retries = 8
 	}
 	return &Publisher{js: js, maxPending: opts.MaxPending, retries: opts.Retries}
 }
@@ -96,7 +97,7 @@ func (p *Publisher) publishSync(ctx context.Context, m *nats.Msg) (*jetstream.Pu
 	var err error
 	for attempt := 0; attempt <= p.retries; attempt++ {
 		if attempt > 0 {
-			t := time.NewTimer(time.Duration(attempt) * 250 * time.Millisecond)
+			t := time.NewTimer(min(250*time.Millisecond<<(attempt-1), 4*time.Second))
 			select {
 			case <-ctx.Done():
 				t.Stop()

@@ -53,7 +53,7 @@ type PipelineConfig struct {
 type WorkerOptions struct {
 	Subject        string        // subject: the record subject (default <prefix>.records.<SObject>.<mode>)
 	Durable        string        // durable: consumer name (default kinetic_<name>)
-	MaxDeliver     int           // max_deliver: deliveries before a message is dead-lettered (default 5)
+	MaxDeliver     int           // max_deliver: deliveries before a message is dead-lettered (default 8)
 	AckWait        time.Duration // ack_wait (default sized from batch size and retry budget)
 	MaxAckPending  int           // max_ack_pending (default sized from batch size and concurrency)
 	Linger         time.Duration // linger: longest wait to fill a batch (default 100ms)

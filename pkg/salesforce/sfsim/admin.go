@@ -68,12 +68,28 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	case path == "limits" && m == http.MethodGet:
 		adminJSON(w, http.StatusOK, s.Limits())
 	case path == "limits" && m == http.MethodPut:
-		l := s.Limits() // absent keys keep their value
-		if err := readAdminJSON(r, &l); err != nil {
+		// Absent keys keep their value; api_usage changes only when given.
+		var in struct {
+			DailyAPILimit   *int   `json:"daily_api_limit"`
+			ConcurrentLimit *int   `json:"concurrent_limit"`
+			APIUsage        *int64 `json:"api_usage"`
+		}
+		if err := readAdminJSON(r, &in); err != nil {
 			adminError(w, http.StatusBadRequest, err)
 			return
 		}
-		if err := s.SetLimits(l); err != nil {
+		l := s.Limits()
+		if in.DailyAPILimit != nil {
+			l.DailyAPILimit = *in.DailyAPILimit
+		}
+		if in.ConcurrentLimit != nil {
+			l.ConcurrentLimit = *in.ConcurrentLimit
+		}
+		err := s.SetLimits(l)
+		if err == nil && in.APIUsage != nil {
+			err = s.SetAPIUsage(*in.APIUsage)
+		}
+		if err != nil {
 			adminError(w, http.StatusBadRequest, err)
 			return
 		}

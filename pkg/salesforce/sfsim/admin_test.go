@@ -206,8 +206,14 @@ func TestAdminReset(t *testing.T) {
 	if err := f.env.Admin.SetFaults(ctx, Faults{Rate503: 0.5}); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.env.Admin.SetLimits(ctx, Limits{DailyAPILimit: 7, APIUsage: 5}); err != nil {
+	if err := f.env.Admin.SetLimits(ctx, Limits{DailyAPILimit: 7}); err != nil {
 		t.Fatal(err)
+	}
+	if err := f.env.Admin.SetAPIUsage(ctx, 5); err != nil {
+		t.Fatal(err)
+	}
+	if l, _ := f.env.Admin.Limits(ctx); l != (Limits{DailyAPILimit: 7, APIUsage: 5}) {
+		t.Errorf("limits %+v, want daily 7 and usage 5", l)
 	}
 	if err := f.env.Admin.Reset(ctx); err != nil {
 		t.Fatal(err)

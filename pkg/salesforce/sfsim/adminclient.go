@@ -156,9 +156,15 @@ func (a *AdminClient) Limits(ctx context.Context) (Limits, error) {
 	return out, a.do(ctx, http.MethodGet, "limits", "", nil, &out)
 }
 
-// SetLimits replaces the limits and the API usage.
+// SetLimits replaces the daily and concurrent limits, leaving the API usage
+// as it is (see SetAPIUsage).
 func (a *AdminClient) SetLimits(ctx context.Context, l Limits) error {
-	return a.putJSON(ctx, "limits", l, nil)
+	return a.putJSON(ctx, "limits", map[string]int{"daily_api_limit": l.DailyAPILimit, "concurrent_limit": l.ConcurrentLimit}, nil)
+}
+
+// SetAPIUsage sets N of api-usage=N/LIMIT.
+func (a *AdminClient) SetAPIUsage(ctx context.Context, n int64) error {
+	return a.putJSON(ctx, "limits", map[string]int64{"api_usage": n}, nil)
 }
 
 // ExpireSessions invalidates every access token.

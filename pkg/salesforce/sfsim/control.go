@@ -116,16 +116,26 @@ func (s *Server) SetFaults(f Faults) error {
 // Limits returns the limits in force and the API usage.
 func (s *Server) Limits() Limits { return s.limits.get() }
 
-// SetLimits replaces the limits and the API usage. A DailyAPILimit of 0
-// restores the configured one.
+// SetLimits replaces the daily and concurrent limits; the API usage is left
+// alone (l.APIUsage is ignored: a value read earlier would be stale — use
+// SetAPIUsage). A DailyAPILimit of 0 restores the configured one.
 func (s *Server) SetLimits(l Limits) error {
-	if l.DailyAPILimit < 0 || l.ConcurrentLimit < 0 || l.APIUsage < 0 {
+	if l.DailyAPILimit < 0 || l.ConcurrentLimit < 0 {
 		return errNegativeLimit
 	}
 	if l.DailyAPILimit == 0 {
 		l.DailyAPILimit = s.cfg.DailyAPILimit
 	}
-	s.limits.set(l)
+	s.limits.setLimits(l)
+	return nil
+}
+
+// SetAPIUsage sets N of api-usage=N/LIMIT.
+func (s *Server) SetAPIUsage(n int64) error {
+	if n < 0 {
+		return errNegativeLimit
+	}
+	s.limits.usage.Store(n)
 	return nil
 }
 

@@ -32,9 +32,13 @@ func (l *limitState) get() Limits {
 }
 
 func (l *limitState) set(v Limits) {
+	l.setLimits(v)
+	l.usage.Store(v.APIUsage)
+}
+
+func (l *limitState) setLimits(v Limits) {
 	l.daily.Store(int64(v.DailyAPILimit))
 	l.concurrent.Store(int64(v.ConcurrentLimit))
-	l.usage.Store(v.APIUsage)
 }
 
 // acquire counts one call in flight; false when that exceeds the limit (the
