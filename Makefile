@@ -54,3 +54,4 @@ fuzz:
 	$(GO) test ./pkg/messages -run '^$$' -fuzz FuzzDecodeBatchResult -fuzztime 60s
 	$(GO) test ./pkg/messages -run '^$$' -fuzz FuzzDecodeDeadLetter -fuzztime 60s
 	$(GO) test ./pkg/messages -run '^$$' -fuzz FuzzDecodeRecordMatchesEncodingJSON -fuzztime 60s
+	$(GO) test ./pkg/messages -run '^$$' -fuzz FuzzBatchResultFastPath -fuzztime 60s

@@ -95,23 +95,37 @@ type DeadLetter struct {
 // EncodeBatchResult encodes r, setting its version.
 func EncodeBatchResult(r *BatchResult) ([]byte, error) {
 	r.V = Version
-	return json.Marshal(r)
+	return appendBatchResult(make([]byte, 0, 256+100*len(r.Records)), r), nil
 }
 
 // DecodeBatchResult decodes a batch result strictly.
 func DecodeBatchResult(data []byte) (*BatchResult, error) {
-	var r BatchResult
+	r, ok := fastDecodeBatchResult(data)
+	if ok && r.V == Version {
+		if err := checkStatuses(&r); err != nil {
+			return nil, err
+		}
+		return &r, nil
+	}
+	r = BatchResult{}
 	if err := decodeEnvelope("batch result", data, &r, &r.V); err != nil {
 		return nil, err
 	}
+	if err := checkStatuses(&r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+func checkStatuses(r *BatchResult) error {
 	for i, rec := range r.Records {
 		switch rec.Status {
 		case StatusLoaded, StatusDeadLettered, StatusSkipped, StatusRetrying:
 		default:
-			return nil, &DecodeError{Code: CodeUndecodable, Msg: fmt.Sprintf("batch result: record %d has unknown status %q", i, rec.Status)}
+			return &DecodeError{Code: CodeUndecodable, Msg: fmt.Sprintf("batch result: record %d has unknown status %q", i, rec.Status)}
 		}
 	}
-	return &r, nil
+	return nil
 }
 
 // HeaderDeadLetter carries a dead letter's envelope.
