@@ -13,8 +13,12 @@ import (
 // kept — at a fraction of its cost: decoding records is the worker's
 // hottest path (see docs/performance.md). FuzzDecodeRecordMatchesEncodingJSON
 // checks the equivalence. Objects and arrays may nest maxObjectDepth deep.
+//
+// The input is copied into one string and every key and value without
+// escapes is a substring of it: one allocation per record instead of one
+// per string. The strings keep that copy alive as long as the map is used.
 func parseObject(data []byte) (map[string]any, error) {
-	p := objParser{data: data}
+	p := objParser{data: string(data)}
 	p.ws()
 	if p.pos >= len(p.data) || p.data[p.pos] != '{' {
 		return nil, p.fail("want a JSON object")
@@ -33,7 +37,7 @@ func parseObject(data []byte) (map[string]any, error) {
 const maxObjectDepth = 1000
 
 type objParser struct {
-	data  []byte
+	data  string
 	pos   int
 	depth int
 }
@@ -176,7 +180,7 @@ func (p *objParser) array() ([]any, error) {
 }
 
 func (p *objParser) literal(word string, v any) (any, error) {
-	if len(p.data)-p.pos < len(word) || string(p.data[p.pos:p.pos+len(word)]) != word {
+	if len(p.data)-p.pos < len(word) || p.data[p.pos:p.pos+len(word)] != word {
 		return nil, p.fail("invalid literal")
 	}
 	p.pos += len(word)
@@ -221,7 +225,7 @@ func (p *objParser) number() (any, error) {
 			p.pos++
 		}
 	}
-	f, err := strconv.ParseFloat(string(d[start:p.pos]), 64)
+	f, err := strconv.ParseFloat(d[start:p.pos], 64)
 	if err != nil {
 		return nil, &syntaxError{msg: "number out of range", offset: start}
 	}
@@ -231,7 +235,7 @@ func (p *objParser) number() (any, error) {
 var errBadEscape = errors.New("invalid escape")
 
 // str scans a JSON string. The common case — no escapes, valid UTF-8 — is
-// one allocation.
+// a substring of the input, without allocating.
 func (p *objParser) str() (string, error) {
 	p.pos++ // opening quote
 	start := p.pos
@@ -240,7 +244,7 @@ func (p *objParser) str() (string, error) {
 		c := d[p.pos]
 		switch {
 		case c == '"':
-			s := string(d[start:p.pos])
+			s := d[start:p.pos]
 			p.pos++
 			return s, nil
 		case c == '\\':
@@ -250,7 +254,7 @@ func (p *objParser) str() (string, error) {
 		case c < utf8.RuneSelf:
 			p.pos++
 		default:
-			r, size := utf8.DecodeRune(d[p.pos:])
+			r, size := utf8.DecodeRuneInString(d[p.pos:])
 			if r == utf8.RuneError && size == 1 {
 				return p.slowStr(start)
 			}
@@ -322,7 +326,7 @@ func (p *objParser) slowStr(start int) (string, error) {
 			b = append(b, c)
 			p.pos++
 		default:
-			r, size := utf8.DecodeRune(d[p.pos:])
+			r, size := utf8.DecodeRuneInString(d[p.pos:])
 			if r == utf8.RuneError && size == 1 {
 				b = utf8.AppendRune(b, utf8.RuneError)
 			} else {

@@ -2,6 +2,7 @@ package messages
 
 import (
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -161,8 +162,13 @@ func appendString(b []byte, s string) []byte {
 // fastDecodeBatchResult decodes the shape appendBatchResult writes. ok is
 // false for anything else (other key spellings, nulls, unexpected types,
 // unknown keys, bad times): encoding/json then decides, strictly.
+//
+// Keys are compared as substrings of one copy of data, without allocating;
+// stored values are cloned out of it (results are kept, sometimes by the
+// million, by jobs.Watch, and must not pin whole messages) and statuses are
+// the package's constants.
 func fastDecodeBatchResult(data []byte) (r BatchResult, ok bool) {
-	p := objParser{data: data}
+	p := objParser{data: string(data)}
 	seen := map[string]bool{}
 	ok = p.eachKey(func(key string) bool {
 		if seen[key] {
@@ -242,7 +248,12 @@ func (p *objParser) outcome(o *RecordOutcome) bool {
 		case "key":
 			return p.strTo(&o.Key)
 		case "status":
-			return p.strTo(&o.Status)
+			if p.pos >= len(p.data) || p.data[p.pos] != '"' {
+				return false
+			}
+			st, err := p.str()
+			o.Status = internStatus(st)
+			return err == nil
 		case "id":
 			return p.strTo(&o.ID)
 		case "created":
@@ -357,7 +368,7 @@ func (p *objParser) eachElem(fn func() bool) bool {
 }
 
 func (p *objParser) literalIs(word string) bool {
-	if len(p.data)-p.pos >= len(word) && string(p.data[p.pos:p.pos+len(word)]) == word {
+	if len(p.data)-p.pos >= len(word) && p.data[p.pos:p.pos+len(word)] == word {
 		p.pos += len(word)
 		return true
 	}
@@ -369,8 +380,24 @@ func (p *objParser) strTo(dst *string) bool {
 		return false
 	}
 	s, err := p.str()
-	*dst = s
+	*dst = strings.Clone(s)
 	return err == nil
+}
+
+// internStatus returns the package's constant for a known status, so that
+// outcomes share it, and a copy of anything else.
+func internStatus(s string) string {
+	switch s {
+	case StatusLoaded:
+		return StatusLoaded
+	case StatusDeadLettered:
+		return StatusDeadLettered
+	case StatusRetrying:
+		return StatusRetrying
+	case StatusSkipped:
+		return StatusSkipped
+	}
+	return strings.Clone(s)
 }
 
 // digits scans an unsigned decimal integer without leading zeros (the only
@@ -394,7 +421,7 @@ func (p *objParser) digits() (string, bool) {
 			return "", false
 		}
 	}
-	return string(p.data[start:p.pos]), true
+	return p.data[start:p.pos], true
 }
 
 func (p *objParser) intTo(dst *int) bool {
@@ -436,5 +463,5 @@ func (p *objParser) timeTo(dst *time.Time) bool {
 	if !p.strTo(&s) {
 		return false
 	}
-	return dst.UnmarshalJSON(p.data[start:p.pos]) == nil
+	return dst.UnmarshalJSON([]byte(p.data[start:p.pos])) == nil
 }
