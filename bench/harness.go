@@ -216,13 +216,10 @@ func (e *env) publish(ctx context.Context, job string, data *payloadSet) error {
 	return pub.Flush(ctx)
 }
 
-// runJob publishes n records and waits for every outcome; the clock runs
+// runJob publishes the records and waits for every outcome; the clock runs
 // from the first publish to the last result.
-func (e *env) runJob(ctx context.Context, job string, n, keys int) (time.Duration, *jobs.Result, error) {
-	data, err := payloads(n, keys)
-	if err != nil {
-		return 0, nil, err
-	}
+func (e *env) runJob(ctx context.Context, job string, data *payloadSet) (time.Duration, *jobs.Result, error) {
+	n := data.len()
 	start := time.Now()
 	var pubErr error
 	var wg sync.WaitGroup

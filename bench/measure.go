@@ -125,10 +125,14 @@ func (h *harness) measureEndToEnd(ctx context.Context, r *Report) error {
 		return err
 	}
 	defer stop()
+	data, err := payloads(n, e2eKeys)
+	if err != nil {
+		return err
+	}
 	var elapsed time.Duration
 	err = h.profile("e2e", func() error {
 		var err error
-		elapsed, _, err = e.runJob(ctx, "e2e", n, e2eKeys)
+		elapsed, _, err = e.runJob(ctx, "e2e", data)
 		return err
 	})
 	if err != nil {
@@ -179,7 +183,11 @@ func (h *harness) latencyRun(ctx context.Context, n, w int) (rate float64, st sf
 		return 0, st, err
 	}
 	defer stop()
-	elapsed, _, err := e.runJob(ctx, fmt.Sprintf("lat-w%d", w), n, 0)
+	data, err := payloads(n, 0)
+	if err != nil {
+		return 0, st, err
+	}
+	elapsed, _, err := e.runJob(ctx, fmt.Sprintf("lat-w%d", w), data)
 	if err != nil {
 		return 0, st, err
 	}
