@@ -46,12 +46,15 @@ demo:
 
 ## fuzz: every fuzz target for 60 s each.
 fuzz:
-	$(GO) test ./pkg/salesforce/sfsim/internal/soql -run '^$$' -fuzz FuzzParse -fuzztime 60s
-	$(GO) test ./pkg/salesforce/sfsim -run '^$$' -fuzz FuzzTokenRequest -fuzztime 60s
-	$(GO) test ./pkg/pipeline -run '^$$' -fuzz FuzzMapper -fuzztime 60s
-	$(GO) test ./pkg/pipeline -run '^$$' -fuzz FuzzParseConfig -fuzztime 60s
-	$(GO) test ./pkg/messages -run '^$$' -fuzz FuzzDecodeRecord -fuzztime 60s
-	$(GO) test ./pkg/messages -run '^$$' -fuzz FuzzDecodeBatchResult -fuzztime 60s
-	$(GO) test ./pkg/messages -run '^$$' -fuzz FuzzDecodeDeadLetter -fuzztime 60s
-	$(GO) test ./pkg/messages -run '^$$' -fuzz FuzzDecodeRecordMatchesEncodingJSON -fuzztime 60s
-	$(GO) test ./pkg/messages -run '^$$' -fuzz FuzzBatchResultFastPath -fuzztime 60s
+	$(GO) test ./pkg/salesforce/sfsim/internal/soql -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 60s
+	$(GO) test ./pkg/salesforce/sfsim -run '^$$' -fuzz '^FuzzTokenRequest$$' -fuzztime 60s
+	$(GO) test ./pkg/pipeline -run '^$$' -fuzz '^FuzzMapper$$' -fuzztime 60s
+	$(GO) test ./pkg/pipeline -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime 60s
+	$(GO) test ./pkg/messages -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime 60s
+	$(GO) test ./pkg/messages -run '^$$' -fuzz '^FuzzDecodeBatchResult$$' -fuzztime 60s
+	$(GO) test ./pkg/messages -run '^$$' -fuzz '^FuzzDecodeDeadLetter$$' -fuzztime 60s
+	$(GO) test ./pkg/messages -run '^$$' -fuzz '^FuzzDecodeRecordMatchesEncodingJSON$$' -fuzztime 60s
+	$(GO) test ./pkg/messages -run '^$$' -fuzz '^FuzzBatchResultFastPath$$' -fuzztime 60s
+	$(GO) test ./pkg/salesforce -run '^$$' -fuzz '^FuzzAppendJSONString$$' -fuzztime 60s
+	$(GO) test ./pkg/salesforce -run '^$$' -fuzz '^FuzzParseBulkError$$' -fuzztime 60s
+	$(GO) test ./pkg/salesforce -run '^$$' -fuzz '^FuzzParseLimitInfo$$' -fuzztime 60s
