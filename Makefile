@@ -1,6 +1,7 @@
 # Kinetic's build and test entry points. `make test` is what CI runs.
 SHELL := /usr/bin/env bash
 GO ?= go
+FUZZTIME ?= 60s
 export TESTCONTAINERS_RYUK_DISABLED ?= true
 
 .PHONY: test lint unit images integration smoke bench bench-short demo fuzz
@@ -44,17 +45,17 @@ bench-short:
 demo:
 	$(GO) run ./cmd/demo
 
-## fuzz: every fuzz target for 60 s each.
+## fuzz: every fuzz target for FUZZTIME (default 60s) each.
 fuzz:
-	$(GO) test ./pkg/salesforce/sfsim/internal/soql -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 60s
-	$(GO) test ./pkg/salesforce/sfsim -run '^$$' -fuzz '^FuzzTokenRequest$$' -fuzztime 60s
-	$(GO) test ./pkg/pipeline -run '^$$' -fuzz '^FuzzMapper$$' -fuzztime 60s
-	$(GO) test ./pkg/pipeline -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime 60s
-	$(GO) test ./pkg/messages -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime 60s
-	$(GO) test ./pkg/messages -run '^$$' -fuzz '^FuzzDecodeBatchResult$$' -fuzztime 60s
-	$(GO) test ./pkg/messages -run '^$$' -fuzz '^FuzzDecodeDeadLetter$$' -fuzztime 60s
-	$(GO) test ./pkg/messages -run '^$$' -fuzz '^FuzzDecodeRecordMatchesEncodingJSON$$' -fuzztime 60s
-	$(GO) test ./pkg/messages -run '^$$' -fuzz '^FuzzBatchResultFastPath$$' -fuzztime 60s
-	$(GO) test ./pkg/salesforce -run '^$$' -fuzz '^FuzzAppendJSONString$$' -fuzztime 60s
-	$(GO) test ./pkg/salesforce -run '^$$' -fuzz '^FuzzParseBulkError$$' -fuzztime 60s
-	$(GO) test ./pkg/salesforce -run '^$$' -fuzz '^FuzzParseLimitInfo$$' -fuzztime 60s
+	$(GO) test ./pkg/salesforce/sfsim/internal/soql -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/salesforce/sfsim -run '^$$' -fuzz '^FuzzTokenRequest$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/pipeline -run '^$$' -fuzz '^FuzzMapper$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/pipeline -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/messages -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/messages -run '^$$' -fuzz '^FuzzDecodeBatchResult$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/messages -run '^$$' -fuzz '^FuzzDecodeDeadLetter$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/messages -run '^$$' -fuzz '^FuzzDecodeRecordMatchesEncodingJSON$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/messages -run '^$$' -fuzz '^FuzzBatchResultFastPath$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/salesforce -run '^$$' -fuzz '^FuzzAppendJSONString$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/salesforce -run '^$$' -fuzz '^FuzzParseBulkError$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/salesforce -run '^$$' -fuzz '^FuzzParseLimitInfo$$' -fuzztime $(FUZZTIME)
