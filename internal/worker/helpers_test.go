@@ -123,7 +123,8 @@ type running struct {
 	w      *worker.Worker
 	nc     *nats.Conn
 	cancel context.CancelFunc
-	done   chan error
+	done   chan struct{} // closed when Run has returned
+	err    error         // what Run returned, once done is closed
 }
 
 // stop shuts the worker down gracefully and waits for Run to return.
@@ -131,9 +132,9 @@ func (r *running) stop(t *testing.T) {
 	t.Helper()
 	r.cancel()
 	select {
-	case err := <-r.done:
-		if err != nil {
-			t.Errorf("worker Run: %v", err)
+	case <-r.done:
+		if r.err != nil {
+			t.Errorf("worker Run: %v", r.err)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("worker did not stop within 30s")
@@ -161,13 +162,17 @@ func (e *env) start(mod func(*worker.Options)) *running {
 		e.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{w: w, nc: nc, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- w.Run(ctx) }()
+	r := &running{w: w, nc: nc, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		r.err = w.Run(ctx)
+		close(r.done)
+	}()
 	e.t.Cleanup(func() {
 		cancel()
 		select {
 		case <-r.done:
 		case <-time.After(30 * time.Second):
+			e.t.Error("worker did not stop within 30s of the test's end")
 		}
 	})
 	e.waitFor("worker ready", func() bool { return w.Ready() })
