@@ -4,7 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/kinetic-sync/kinetic/internal/jsontext"
 )
 
 // Batch results are the busiest envelope: one per batch, an outcome per
@@ -82,7 +83,7 @@ func appendOutcome(b []byte, o *RecordOutcome) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, f)
+			b = jsontext.AppendString(b, f)
 		}
 		b = append(b, ']')
 	}
@@ -94,7 +95,7 @@ func appendStrField(b []byte, key, v string) []byte {
 	b = append(b, ',', '"')
 	b = append(b, key...)
 	b = append(b, '"', ':')
-	return appendString(b, v)
+	return jsontext.AppendString(b, v)
 }
 
 func appendIntField(b []byte, key string, v int64) []byte {
@@ -112,51 +113,6 @@ func appendTime(b []byte, t time.Time) []byte {
 		return append(b, `"0001-01-01T00:00:00Z"`...)
 	}
 	return append(b, tb...)
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendString writes a JSON string; invalid UTF-8 becomes U+FFFD, as in
-// encoding/json.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // fastDecodeBatchResult decodes the shape appendBatchResult writes. ok is

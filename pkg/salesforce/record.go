@@ -6,7 +6,8 @@ import (
 	"math"
 	"strconv"
 	"sync"
-	"unicode/utf8"
+
+	"github.com/kinetic-sync/kinetic/internal/jsontext"
 )
 
 // Record is one sObject's fields: API field name → value. Values are
@@ -42,7 +43,7 @@ func appendCollectionBody(b []byte, sobject string, recs []Record, allOrNone boo
 			b = append(b, ',')
 		}
 		b = append(b, `{"attributes":{"type":`...)
-		b = appendJSONString(b, sobject)
+		b = jsontext.AppendString(b, sobject)
 		b = append(b, `}`...)
 		var err error
 		for k, v := range r {
@@ -50,7 +51,7 @@ func appendCollectionBody(b []byte, sobject string, recs []Record, allOrNone boo
 				continue
 			}
 			b = append(b, ',')
-			b = appendJSONString(b, k)
+			b = jsontext.AppendString(b, k)
 			b = append(b, ':')
 			if b, err = appendJSONValue(b, v); err != nil {
 				return b, fmt.Errorf("record %d field %q: %w", i, k, err)
@@ -74,7 +75,7 @@ func appendRecord(b []byte, r Record) ([]byte, error) {
 			b = append(b, ',')
 		}
 		first = false
-		b = appendJSONString(b, k)
+		b = jsontext.AppendString(b, k)
 		b = append(b, ':')
 		var err error
 		if b, err = appendJSONValue(b, v); err != nil {
@@ -89,7 +90,7 @@ func appendJSONValue(b []byte, v any) ([]byte, error) {
 	case nil:
 		return append(b, "null"...), nil
 	case string:
-		return appendJSONString(b, x), nil
+		return jsontext.AppendString(b, x), nil
 	case bool:
 		return strconv.AppendBool(b, x), nil
 	case float64:
@@ -129,58 +130,6 @@ func appendJSONFloat(b []byte, f float64) ([]byte, error) {
 		format = 'e'
 	}
 	return strconv.AppendFloat(b, f, format, -1, 64), nil
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString writes s as a JSON string. Invalid UTF-8 becomes U+FFFD,
-// as encoding/json does.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-			i += size
-			start = i
-			continue
-		}
-		if r == '\u2028' || r == '\u2029' {
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xF])
-			i += size
-			start = i
-			continue
-		}
-		i += size
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }
 
 // stripAttributes removes Salesforce's "attributes" entries from a decoded

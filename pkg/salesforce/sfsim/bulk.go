@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/kinetic-sync/kinetic/internal/jsontext"
 )
 
 // Bulk API 2.0 job states.
@@ -628,7 +630,7 @@ func (c *call) appendJobInfo(b []byte, j *bulkJob, full bool) []byte {
 		b = append(b, ',', '"')
 		b = append(b, k...)
 		b = append(b, `":`...)
-		b = appendJSONString(b, v)
+		b = jsontext.AppendStringHTML(b, v)
 	}
 	num := func(k string, v int64) {
 		b = append(b, ',', '"')
@@ -637,7 +639,7 @@ func (c *call) appendJobInfo(b []byte, j *bulkJob, full bool) []byte {
 		b = appendInt(b, v)
 	}
 	b = append(b, `{"id":`...)
-	b = appendJSONString(b, j.id)
+	b = jsontext.AppendStringHTML(b, j.id)
 	str("operation", j.operation)
 	str("object", j.object)
 	str("createdById", j.createdByID)

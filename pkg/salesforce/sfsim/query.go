@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kinetic-sync/kinetic/internal/jsontext"
 	"github.com/kinetic-sync/kinetic/pkg/salesforce/sfsim/internal/soql"
 )
 
@@ -245,7 +246,7 @@ func (p *queryPlan) appendNode(b []byte, ver string, od *objectDef, r *record, n
 	b = appendAttributes(b, ver, od.name, r.id)
 	for _, n := range nodes {
 		b = append(b, ',')
-		b = appendJSONString(b, n.name)
+		b = jsontext.AppendStringHTML(b, n.name)
 		b = append(b, ':')
 		if n.f != nil {
 			b = appendJSONValue(b, r.get(od, n.f))

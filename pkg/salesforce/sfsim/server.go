@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kinetic-sync/kinetic/internal/jsontext"
 	"github.com/rs/zerolog"
 )
 
@@ -192,9 +193,9 @@ func writeErrorArray(w http.ResponseWriter, e *apiError, limitInfo []byte) {
 
 func appendErrorArray(b []byte, e *apiError) []byte {
 	b = append(b, `[{"message":`...)
-	b = appendJSONString(b, e.message)
+	b = jsontext.AppendStringHTML(b, e.message)
 	b = append(b, `,"errorCode":`...)
-	b = appendJSONString(b, e.code)
+	b = jsontext.AppendStringHTML(b, e.code)
 	b = append(b, `,"fields":`...)
 	b = appendStrings(b, e.fields)
 	return append(b, "}]"...)
@@ -374,7 +375,7 @@ func (c *call) route(seg []string) *apiError {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, r)
+			b = jsontext.AppendStringHTML(b, r)
 			b = append(b, `:"/services/data/`...)
 			b = append(b, c.ver...)
 			b = append(b, '/')
@@ -546,7 +547,7 @@ func (s *Server) serveVersions(w http.ResponseWriter, r *http.Request, start tim
 			b.b = append(b.b, ',')
 		}
 		b.b = append(b.b, `{"label":`...)
-		b.b = appendJSONString(b.b, releaseName(v))
+		b.b = jsontext.AppendStringHTML(b.b, releaseName(v))
 		b.b = append(b.b, `,"url":"/services/data/v`...)
 		b.b = strconv.AppendInt(b.b, int64(v), 10)
 		b.b = append(b.b, `.0","version":"`...)

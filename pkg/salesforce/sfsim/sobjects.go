@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+
+	"github.com/kinetic-sync/kinetic/internal/jsontext"
 )
 
 // appendAttributes appends "attributes":{"type":…,"url":…}.
 func appendAttributes(b []byte, ver, object, id string) []byte {
 	b = append(b, `"attributes":{"type":`...)
-	b = appendJSONString(b, object)
+	b = jsontext.AppendStringHTML(b, object)
 	if id != "" {
 		b = append(b, `,"url":"/services/data/`...)
 		b = append(b, ver...)
@@ -37,13 +39,13 @@ func appendRecord(b []byte, ver string, od *objectDef, r *record, fields []*fiel
 			hasID = true
 		}
 		b = append(b, ',')
-		b = appendJSONString(b, f.name)
+		b = jsontext.AppendStringHTML(b, f.name)
 		b = append(b, ':')
 		b = appendJSONValue(b, r.get(od, f))
 	}
 	if !hasID {
 		b = append(b, `,"Id":`...)
-		b = appendJSONString(b, r.id)
+		b = jsontext.AppendStringHTML(b, r.id)
 	}
 	return append(b, '}')
 }
@@ -116,18 +118,18 @@ func appendSaveResult(b []byte, op *dmlOp, withCreated bool) []byte {
 	b = append(b, '{')
 	if op.err == nil {
 		b = append(b, `"id":`...)
-		b = appendJSONString(b, op.resID)
+		b = jsontext.AppendStringHTML(b, op.resID)
 		b = append(b, `,"success":true,"errors":[]`...)
 	} else {
 		if op.id != "" && op.err.code != codeAllOrNoneRolledBack {
 			b = append(b, `"id":`...)
-			b = appendJSONString(b, op.id)
+			b = jsontext.AppendStringHTML(b, op.id)
 			b = append(b, ',')
 		}
 		b = append(b, `"success":false,"errors":[{"statusCode":`...)
-		b = appendJSONString(b, op.err.code)
+		b = jsontext.AppendStringHTML(b, op.err.code)
 		b = append(b, `,"message":`...)
-		b = appendJSONString(b, op.err.message)
+		b = jsontext.AppendStringHTML(b, op.err.message)
 		b = append(b, `,"fields":`...)
 		b = appendStrings(b, op.err.fields)
 		b = append(b, "}]"...)
@@ -201,7 +203,7 @@ func (c *call) appendURLs(b []byte, od *objectDef, rs []*record) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, "/services/data/"+c.ver+"/sobjects/"+od.name+"/"+r.id)
+		b = jsontext.AppendStringHTML(b, "/services/data/"+c.ver+"/sobjects/"+od.name+"/"+r.id)
 	}
 	return append(b, ']')
 }
@@ -322,7 +324,7 @@ func (c *call) upsertOne(st *store, od *objectDef, field, value string) *apiErro
 				if i > 0 {
 					c.body.b = append(c.body.b, ',')
 				}
-				c.body.b = appendJSONString(c.body.b, "/services/data/"+c.ver+"/sobjects/"+od.name+"/"+id)
+				c.body.b = jsontext.AppendStringHTML(c.body.b, "/services/data/"+c.ver+"/sobjects/"+od.name+"/"+id)
 			}
 			c.body.b = append(c.body.b, ']')
 			c.st.code = op.err.code
