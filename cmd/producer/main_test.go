@@ -52,21 +52,14 @@ type world struct {
 
 func setup(t *testing.T) *world {
 	t.Helper()
-	ns, err := devenv.StartNATS(devenv.NATSOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
+	ns := devenv.StartTestNATS(t)
 	schema, err := sfsim.ParseSchema([]byte(schemaYAML))
 	if err != nil {
 		t.Fatal(err)
 	}
 	sim := sfsim.StartTest(t, sfsim.Config{Schema: schema})
 	w := &world{t: t, ns: ns, sim: sim, dir: t.TempDir()}
-	nc := w.connect()
-	if w.js, err = jetstream.New(nc); err != nil {
-		t.Fatal(err)
-	}
+	_, w.js = ns.ConnectTest(t)
 	w.startWorker()
 	return w
 }

@@ -338,11 +338,7 @@ func TestDLQReplayToPipelineAndConfirmedPurge(t *testing.T) {
 // A server where no worker ever ran has no streams: the dlq commands say so.
 func TestDLQWithoutStreams(t *testing.T) {
 	t.Parallel()
-	ns, err := devenv.StartNATS(devenv.NATSOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
+	ns := devenv.StartTestNATS(t)
 	r := runCmd(t, "", "dlq", "list", "--nats-url", ns.ClientURL()).expect(t, 1)
 	contains(t, "stderr", r.stderr, "KINETIC_DLQ does not exist", "start a worker")
 }

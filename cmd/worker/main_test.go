@@ -351,11 +351,7 @@ func publishAndWait(t *testing.T, nc *nats.Conn, topo messages.Topology, job, re
 // flow with a key file), a custom prefix; it processes a published record.
 func TestRunAgainstNATSAndSalesforce(t *testing.T) {
 	t.Parallel()
-	ns, err := devenv.StartNATS(devenv.NATSOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
+	ns := devenv.StartTestNATS(t)
 	schema, err := sfsim.ParseSchema([]byte("objects:\n  - name: Account\n    fields:\n      - {name: External_Key__c, type: string, length: 40, external_id: true, unique: true}\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -369,16 +365,8 @@ func TestRunAgainstNATSAndSalesforce(t *testing.T) {
 		"--sf-login-url", sim.URL, "--sf-client-id", sim.ClientID, "--sf-username", sim.Username,
 		"--sf-private-key-file", keyFile, "--metrics-addr", "", "--id", "flag-worker", "--log-format", "json",
 		"--shutdown-timeout", "5s")
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc, js := ns.ConnectTest(t)
 	topo := messages.Topology{Prefix: "acme"}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	waitFor(t, "the worker to create its streams", func() bool {
 		r.exited(t)
 		_, err := js.Stream(context.Background(), "ACME_RESULTS")

@@ -122,11 +122,7 @@ func TestRegisterFlagsDefaults(t *testing.T) {
 
 func TestConnectEmbedded(t *testing.T) {
 	t.Parallel()
-	ns, err := devenv.StartNATS(devenv.NATSOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
+	ns := devenv.StartTestNATS(t)
 	nc, err := natsconn.Config{URLs: ns.ClientURL(), Name: "kinetic-test"}.Connect(zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)

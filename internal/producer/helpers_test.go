@@ -75,11 +75,7 @@ type world struct {
 
 func setup(t *testing.T) *world {
 	t.Helper()
-	ns, err := devenv.StartNATS(devenv.NATSOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
+	ns := devenv.StartTestNATS(t)
 	schema, err := sfsim.ParseSchema([]byte(schemaYAML))
 	if err != nil {
 		t.Fatal(err)
@@ -97,10 +93,8 @@ func setup(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	w := &world{t: t, ns: ns, sim: sim, client: client, cfg: cfg, topo: messages.Topology{}.WithDefaults(), dir: t.TempDir()}
-	nc := w.connect()
-	if w.js, err = jetstream.New(nc); err != nil {
-		t.Fatal(err)
-	}
+	nc, js := ns.ConnectTest(t)
+	w.js = js
 	// Streams and consumers, as a worker creates them at start-up.
 	wk, err := worker.New(worker.Options{NC: nc, Client: client, Pipelines: cfg})
 	if err != nil {

@@ -76,11 +76,7 @@ type env struct {
 
 func setup(t *testing.T, simCfg sfsim.Config) *env {
 	t.Helper()
-	ns, err := devenv.StartNATS(devenv.NATSOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
+	ns := devenv.StartTestNATS(t)
 	if simCfg.Schema == nil {
 		s, err := sfsim.ParseSchema([]byte(schemaYAML))
 		if err != nil {
@@ -101,10 +97,7 @@ func setup(t *testing.T, simCfg sfsim.Config) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, nats: ns, sim: sim, client: client, cfg: cfg, topo: messages.Topology{}.WithDefaults()}
-	e.nc = e.connect()
-	if e.js, err = jetstream.New(e.nc); err != nil {
-		t.Fatal(err)
-	}
+	e.nc, e.js = ns.ConnectTest(t)
 	return e
 }
 

@@ -52,20 +52,8 @@ func setup(t *testing.T) *env {
 // bare starts an embedded JetStream server without any stream.
 func bare(t *testing.T) *env {
 	t.Helper()
-	ns, err := devenv.StartNATS(devenv.NATSOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ns := devenv.StartTestNATS(t)
+	nc, js := ns.ConnectTest(t)
 	return &env{t: t, nc: nc, js: js, topo: messages.Topology{}.WithDefaults()}
 }
 

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
@@ -31,20 +30,8 @@ type env struct {
 
 func setup(t *testing.T, topo messages.Topology) *env {
 	t.Helper()
-	ns, err := devenv.StartNATS(devenv.NATSOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ns := devenv.StartTestNATS(t)
+	_, js := ns.ConnectTest(t)
 	if err := topo.Ensure(ctxT(t, 30*time.Second), js); err != nil {
 		t.Fatal(err)
 	}
@@ -360,20 +347,8 @@ func TestWatchSince(t *testing.T) {
 
 func TestWatchTotalZero(t *testing.T) {
 	t.Parallel()
-	ns, err := devenv.StartNATS(devenv.NATSOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ns := devenv.StartTestNATS(t)
+	_, js := ns.ConnectTest(t)
 	// No streams at all: nothing to wait for, so nothing is read.
 	start := time.Now()
 	res, err := jobs.Watch(ctxT(t, 10*time.Second), js, jobs.Options{Job: "empty", Total: 0, SObject: "Account", Mode: pipeline.Insert})

@@ -25,20 +25,8 @@ type jsEnv struct {
 // startJS starts an embedded nats-server with JetStream for one test.
 func startJS(t *testing.T) *jsEnv {
 	t.Helper()
-	ns, err := devenv.StartNATS(devenv.NATSOptions{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ns := devenv.StartTestNATS(t)
+	nc, js := ns.ConnectTest(t)
 	return &jsEnv{ns: ns, nc: nc, js: js}
 }
 
