@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
@@ -206,25 +207,18 @@ func (w *Worker) Setup(ctx context.Context) error {
 // worker stays unready meanwhile). A request the server refuses (HTTP 4xx:
 // a bad or conflicting configuration) fails at once.
 func (w *Worker) setupWithRetry(ctx context.Context) error {
-	wait := 500 * time.Millisecond
-	for attempt := 1; ; attempt++ {
+	attempt := 0
+	return retryUntil(ctx, 500*time.Millisecond, func() error {
+		attempt++
 		err := w.Setup(ctx)
-		if err == nil {
-			return nil
-		}
 		var apiErr *jetstream.APIError
 		if errors.As(err, &apiErr) && apiErr.Code >= 400 && apiErr.Code < 500 && apiErr.Code != 408 {
-			return err
+			return backoff.Permanent(err)
 		}
-		if ctx.Err() != nil {
-			return err
-		}
+		return err
+	}, func(err error, wait time.Duration) {
 		w.log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", wait).Msg("setting up streams and consumers failed; retrying")
-		if sleepCtx(ctx, wait) != nil {
-			return err
-		}
-		wait = min(wait*2, 10*time.Second)
-	}
+	})
 }
 
 // Run sets up and processes until ctx ends, then shuts down gracefully: it
