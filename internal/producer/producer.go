@@ -292,29 +292,29 @@ func eachRecord(inputs []*input, fn func(in *input, rr *pipeline.RecordReader, r
 func check(inputs []*input, keyColumn string) (int, []string, error) {
 	n := 0
 	var columns []string
-	seen := map[string]bool{}
-	keys := map[string]string{} // key → where it first appeared
+	seenColumn := map[string]bool{}
+	firstSeen := map[string]string{} // business key → file:line where it first appeared
 	err := eachRecord(inputs, func(in *input, rr *pipeline.RecordReader, rec map[string]any, _ []byte) error {
 		n++
 		if keyColumn != "" {
 			v, ok := rec[keyColumn]
-			if !ok || v == nil || fmt.Sprint(v) == "" {
+			k := fmt.Sprint(v)
+			if !ok || v == nil || k == "" {
 				return &pipeline.SourceError{File: in.name, Line: rr.Line(), Column: keyColumn, Msg: "the key column is missing or empty"}
 			}
-			k := fmt.Sprint(v)
-			if first, dup := keys[k]; dup {
+			if first, dup := firstSeen[k]; dup {
 				return &pipeline.SourceError{File: in.name, Line: rr.Line(), Column: keyColumn, Msg: fmt.Sprintf("key %q repeats %s: the second would be dropped as a duplicate", k, first)}
 			}
-			keys[k] = fmt.Sprintf("%s:%d", in.name, rr.Line())
+			firstSeen[k] = fmt.Sprintf("%s:%d", in.name, rr.Line())
 		}
-		keys := rr.Header()
-		if keys == nil {
-			keys = sortedKeys(rec)
+		cols := rr.Header()
+		if cols == nil {
+			cols = sortedKeys(rec)
 		}
-		for _, k := range keys {
-			if !seen[k] {
-				seen[k] = true
-				columns = append(columns, k)
+		for _, c := range cols {
+			if !seenColumn[c] {
+				seenColumn[c] = true
+				columns = append(columns, c)
 			}
 		}
 		return nil
