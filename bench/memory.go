@@ -23,8 +23,8 @@ import (
 // sampled every 100 ms and its peak RSS read from /proc (VmHWM). The same is
 // done with a backlog ten times smaller: flat memory means the two peaks
 // match. Flatness is judged on RSS, whose peak the kernel records exactly;
-// the sampled heap peak is reported beside it. The backlog cycles over 10,000 external ids so that the
-// simulator's org does not grow with it.
+// the sampled heap peak is reported beside it. The backlog cycles over
+// 10,000 external ids so that the simulator's org does not grow with it.
 func (h *harness) measureMemory(ctx context.Context, r *Report) error {
 	bin := filepath.Join(h.work, "worker")
 	h.printf("(6) memory: building the worker binary")
