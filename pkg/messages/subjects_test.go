@@ -75,7 +75,7 @@ func TestParseRecordSubject(t *testing.T) {
 		"kinetic.records.Account",
 		"kinetic.records.Account.",
 		"kinetic.records..upsert",
-		"kinetic.records.Account.upsert.extra",
+		"kinetic.records.Account.upsert.extra.more",
 		"kinetic.results.Account.upsert",
 		"other.records.Account.upsert",
 		"kineticX.records.Account.upsert",
@@ -108,6 +108,54 @@ func TestValidToken(t *testing.T) {
 	for _, bad := range []string{"", "a.b", "a b", "*", ">", "a*", "job>", "tab\t", "new\nline", "é", "a/b", " a"} {
 		if messages.ValidToken(bad) {
 			t.Errorf("ValidToken(%q) = true", bad)
+		}
+	}
+}
+
+func TestKeyToken(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"ACC-1":     "acc-1",
+		"a.b c":     "a%2Eb%20c",
+		"x*y>z":     "x%2Ay%3Ez",
+		"Café":      "caf%C3%A9",
+		"100%":      "100%25",
+		"tab\there": "tab%09here",
+		"under_sc":  "under_sc",
+	} {
+		got := messages.KeyToken(in)
+		if got != want {
+			t.Errorf("KeyToken(%q) = %q, want %q", in, got, want)
+		}
+		if !messages.ValidToken(strings.ReplaceAll(got, "%", "_")) {
+			t.Errorf("KeyToken(%q) = %q is not one plain token", in, got)
+		}
+	}
+	if messages.KeyToken("ABC") != messages.KeyToken("abc") {
+		t.Error("keys differing only in case must share a token: Salesforce matches external ids case-insensitively")
+	}
+}
+
+func TestParseRecords(t *testing.T) {
+	t.Parallel()
+	s := messages.Subjects{Prefix: "acme.prod"}
+	for subj, want := range map[string]messages.RecordSubject{
+		"acme.prod.records.Account.upsert":         {SObject: "Account", Mode: "upsert", Partition: -1},
+		"acme.prod.records.Account.upsert.acc-1":   {SObject: "Account", Mode: "upsert", Key: "acc-1", Partition: -1},
+		"acme.prod.records.Account.delete.7.acc-1": {SObject: "Account", Mode: "delete", Key: "acc-1", Partition: 7},
+	} {
+		got, err := s.ParseRecords(subj)
+		if err != nil || got != want {
+			t.Errorf("ParseRecords(%q) = %+v, %v; want %+v", subj, got, err, want)
+		}
+	}
+	for _, bad := range []string{
+		"acme.prod.records.Account", "acme.prod.records.Account.upsert.x.y", "acme.prod.records.Account.upsert.07.k",
+		"acme.prod.records.Account.upsert.1.k.z", "kinetic.records.Account.upsert", "acme.prod.records..upsert",
+		"$JS.API.STREAM.DELETE.KINETIC_RECORDS", "acme.prod.records.Acc*.upsert",
+	} {
+		if r, err := s.ParseRecords(bad); err == nil {
+			t.Errorf("ParseRecords(%q) = %+v, want an error", bad, r)
 		}
 	}
 }

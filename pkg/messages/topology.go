@@ -18,6 +18,7 @@ import (
 //	<PREFIX>_DLQ         dead letters, kept until replayed or purged
 //	<PREFIX>_ADVISORIES  JetStream MAX_DELIVERIES advisories of the records stream, captured durably
 //	<PREFIX>_STATE       key-value: job stop flags, first-failure times
+//	<PREFIX>_WORKERS     key-value: live worker replicas (WorkerStatus), entries expire
 type Topology struct {
 	// Prefix of subjects and (upper-cased) of stream names. Default "kinetic".
 	Prefix string
@@ -31,7 +32,16 @@ type Topology struct {
 	// 64 KiB, so that a dead letter (the record plus its envelope header)
 	// still fits the server's default 1 MiB max_payload.
 	MaxRecordBytes int32
+	// Partitions is how many partitions keyed records are spread over
+	// (the records stream's subject transform, {{partition(Partitions,1,3)}}).
+	// It bounds how many worker replicas share one pipeline's keyed records.
+	// Change it only on a drained records stream: a key may move to another
+	// partition, and its order is kept only within one. Default 16.
+	Partitions int
 }
+
+// DefaultPartitions is the default Topology.Partitions.
+const DefaultPartitions = 16
 
 // WithDefaults fills unset fields.
 func (t Topology) WithDefaults() Topology {
@@ -49,6 +59,9 @@ func (t Topology) WithDefaults() Topology {
 	}
 	if t.MaxRecordBytes == 0 {
 		t.MaxRecordBytes = 1<<20 - 64<<10
+	}
+	if t.Partitions == 0 {
+		t.Partitions = DefaultPartitions
 	}
 	return t
 }
@@ -85,12 +98,19 @@ func (t Topology) StreamConfigs() []jetstream.StreamConfig {
 		{
 			Name:        t.RecordsStream(),
 			Description: "Kinetic records to load into Salesforce (work queue)",
-			Subjects:    []string{s.AllRecords()},
-			Retention:   jetstream.WorkQueuePolicy,
-			Storage:     jetstream.FileStorage,
-			Replicas:    t.Replicas,
-			Duplicates:  t.DuplicateWindow,
-			MaxMsgSize:  t.MaxRecordBytes,
+			// Unkeyed (<SObject>.<mode>) and keyed (<SObject>.<mode>.<key>)
+			// only: a subject of any other shape is refused at publish.
+			Subjects: []string{s.Records("*", "*"), s.Records("*", "*") + ".*"},
+			// A keyed record is stored as <SObject>.<mode>.<partition>.<key>.
+			SubjectTransform: &jetstream.SubjectTransformConfig{
+				Source:      s.Records("*", "*") + ".*",
+				Destination: s.Records("{{wildcard(1)}}", "{{wildcard(2)}}") + fmt.Sprintf(".{{partition(%d,1,3)}}.{{wildcard(3)}}", t.Partitions),
+			},
+			Retention:  jetstream.WorkQueuePolicy,
+			Storage:    jetstream.FileStorage,
+			Replicas:   t.Replicas,
+			Duplicates: t.DuplicateWindow,
+			MaxMsgSize: t.MaxRecordBytes,
 			// Never drop a record to make room: publishers get an error instead.
 			Discard: jetstream.DiscardNew,
 		},
@@ -146,8 +166,10 @@ func (t Topology) Ensure(ctx context.Context, js jetstream.JetStream) error {
 			return fmt.Errorf("stream %s: %w", cfg.Name, err)
 		}
 	}
-	if _, err := js.CreateOrUpdateKeyValue(ctx, t.StateConfig()); err != nil {
-		return fmt.Errorf("bucket %s: %w", t.StateBucket(), err)
+	for _, kv := range []jetstream.KeyValueConfig{t.StateConfig(), t.WorkersConfig()} {
+		if _, err := js.CreateOrUpdateKeyValue(ctx, kv); err != nil {
+			return fmt.Errorf("bucket %s: %w", kv.Bucket, err)
+		}
 	}
 	return nil
 }

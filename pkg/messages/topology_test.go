@@ -2,6 +2,7 @@ package messages_test
 
 import (
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -51,13 +52,13 @@ func TestTopologyDefaults(t *testing.T) {
 	d := messages.Topology{}.WithDefaults()
 	want := messages.Topology{
 		Prefix: "kinetic", Replicas: 1, DuplicateWindow: 2 * time.Minute,
-		ResultsMaxAge: 72 * time.Hour, MaxRecordBytes: 1<<20 - 64<<10,
+		ResultsMaxAge: 72 * time.Hour, MaxRecordBytes: 1<<20 - 64<<10, Partitions: 16,
 	}
 	if d != want {
 		t.Errorf("defaults %+v, want %+v", d, want)
 	}
 	// Set fields are kept.
-	set := messages.Topology{Prefix: "x", Replicas: 3, DuplicateWindow: time.Minute, ResultsMaxAge: time.Hour, MaxRecordBytes: 1000}
+	set := messages.Topology{Prefix: "x", Replicas: 3, DuplicateWindow: time.Minute, ResultsMaxAge: time.Hour, MaxRecordBytes: 1000, Partitions: 4}
 	if got := set.WithDefaults(); got != set {
 		t.Errorf("WithDefaults changed set fields: %+v", got)
 	}
@@ -90,8 +91,12 @@ func TestStreamConfigs(t *testing.T) {
 	if rec.Retention != jetstream.WorkQueuePolicy || rec.Discard != jetstream.DiscardNew {
 		t.Errorf("records stream: retention %v discard %v; want work queue, discard new", rec.Retention, rec.Discard)
 	}
-	if len(rec.Subjects) != 1 || rec.Subjects[0] != "acme.prod.records.>" {
+	if !slices.Equal(rec.Subjects, []string{"acme.prod.records.*.*", "acme.prod.records.*.*.*"}) {
 		t.Errorf("records subjects %v", rec.Subjects)
+	}
+	if tr := rec.SubjectTransform; tr == nil || tr.Source != "acme.prod.records.*.*.*" ||
+		tr.Destination != "acme.prod.records.{{wildcard(1)}}.{{wildcard(2)}}.{{partition(16,1,3)}}.{{wildcard(3)}}" {
+		t.Errorf("records subject transform %+v", tr)
 	}
 	if rec.Duplicates != 5*time.Minute || rec.MaxMsgSize != 1<<20-64<<10 {
 		t.Errorf("records: duplicates %v, max msg size %d", rec.Duplicates, rec.MaxMsgSize)
@@ -127,7 +132,7 @@ func TestEnsureIdempotent(t *testing.T) {
 		}
 		got := s.CachedInfo().Config
 		if got.Retention != want.Retention || got.Discard != want.Discard || (want.Duplicates != 0 && got.Duplicates != want.Duplicates) ||
-			got.MaxAge != want.MaxAge || len(got.Subjects) != 1 || got.Subjects[0] != want.Subjects[0] {
+			got.MaxAge != want.MaxAge || !slices.Equal(got.Subjects, want.Subjects) {
 			t.Errorf("%s: config on the server %+v, want %+v", want.Name, got, want)
 		}
 	}
@@ -180,13 +185,13 @@ func TestEnsureConcurrent(t *testing.T) {
 	for name := range e.js.StreamNames(testCtx(t)).Name() {
 		names[name] = true
 	}
-	for _, want := range []string{"CONC_RECORDS", "CONC_RESULTS", "CONC_DLQ", "CONC_ADVISORIES", "KV_CONC_STATE"} {
+	for _, want := range []string{"CONC_RECORDS", "CONC_RESULTS", "CONC_DLQ", "CONC_ADVISORIES", "KV_CONC_STATE", "KV_CONC_WORKERS"} {
 		if !names[want] {
 			t.Errorf("stream %s missing; have %v", want, names)
 		}
 	}
-	if len(names) != 5 {
-		t.Errorf("streams %v, want exactly 5", names)
+	if len(names) != 6 {
+		t.Errorf("streams %v, want exactly 6", names)
 	}
 }
 
@@ -205,5 +210,58 @@ func TestEnsureTwoPrefixesOnOneServer(t *testing.T) {
 	}
 	if n := e.streamMsgs(t, a.RecordsStream()); n != 0 {
 		t.Errorf("%s: %d messages", a.RecordsStream(), n)
+	}
+}
+
+// TestKeyedRecordsArePartitionedByTheStream publishes keyed records and
+// checks that the stream stores each under the partition Partition
+// computes, the same for every mode of one key, and refuses subjects of
+// any other shape.
+func TestKeyedRecordsArePartitionedByTheStream(t *testing.T) {
+	t.Parallel()
+	e := startJS(t)
+	topo := messages.Topology{Partitions: 7}.WithDefaults()
+	e.ensure(t, topo)
+	subj := topo.Subjects()
+	ctx := testCtx(t)
+	keys := []string{"ACC-1", "acc-2", "a.b c", "x*y>z", "Café", "100%"}
+	type sent struct{ sobject, mode, key string }
+	var order []sent
+	for _, k := range keys {
+		for _, mode := range []string{"upsert", "delete"} {
+			order = append(order, sent{"Account", mode, k})
+			if _, err := e.js.Publish(ctx, subj.RecordsKeyed("Account", mode, k), []byte("{}")); err != nil {
+				t.Fatalf("publish %q: %v", k, err)
+			}
+		}
+	}
+	stream, err := e.js.Stream(ctx, topo.RecordsStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range order {
+		m, err := stream.GetMsg(ctx, uint64(i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := subj.ParseRecords(m.Subject)
+		if err != nil {
+			t.Fatalf("stored subject %q: %v", m.Subject, err)
+		}
+		tok := messages.KeyToken(s.key)
+		if want := messages.Partition("Account", tok, 7); r.Partition != want || r.Key != tok || r.Mode != s.mode || r.SObject != "Account" {
+			t.Errorf("key %q mode %s stored as %q (%+v); want partition %d, key token %q", s.key, s.mode, m.Subject, r, want, tok)
+		}
+	}
+	// Unkeyed records keep their subject.
+	if _, err := e.js.Publish(ctx, subj.Records("Account", "insert"), []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	// A key that is not one token makes a subject the stream refuses:
+	// nothing is stored where no consumer would ever read it.
+	for _, bad := range []string{subj.Records("Account", "upsert") + ".a.b", subj.Records("Account", "upsert") + ".1.b.c"} {
+		if _, err := e.js.Publish(ctx, bad, []byte("{}")); !errors.Is(err, jetstream.ErrNoStreamResponse) {
+			t.Errorf("publish to %q: %v, want no stream", bad, err)
+		}
 	}
 }
