@@ -129,3 +129,17 @@ func ListWorkers(ctx context.Context, js jetstream.JetStream, t Topology) ([]Wor
 	})
 	return out, nil
 }
+
+// Consumer metadata keys. Every consumer a worker creates on the records
+// stream carries them, so tools (the console, KEDA-style lag readers) can
+// tell which pipelines a consumer serves without knowing its name:
+//
+//	kinetic_pipelines  the pipelines it serves, comma-separated (several
+//	                   when pipelines of one sObject share a key, e.g. an
+//	                   upsert and a delete by the same external id)
+//	kinetic_partition  the partition of keyed records it reads; absent on
+//	                   the consumer of unkeyed records
+const (
+	ConsumerMetaPipelines = "kinetic_pipelines"
+	ConsumerMetaPartition = "kinetic_partition"
+)
