@@ -22,7 +22,9 @@ func exponential(initial, maxInterval time.Duration, jitter float64) backoff.Bac
 
 // DefaultSetupBackOff spaces set-up attempts while the cluster is not
 // ready: 500ms doubling up to 10s, ±20%, without end.
-func DefaultSetupBackOff() backoff.BackOff { return exponential(500*time.Millisecond, 10*time.Second, 0.2) }
+func DefaultSetupBackOff() backoff.BackOff {
+	return exponential(500*time.Millisecond, 10*time.Second, 0.2)
+}
 
 // DefaultStoreBackOff spaces attempts to store a batch result while the
 // results stream cannot (an election): 1s doubling up to 10s, ±20%.
