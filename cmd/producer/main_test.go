@@ -87,7 +87,7 @@ func (w *world) startWorker() {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	wk, err := worker.New(worker.Options{
+	wk, err := worker.New(worker.Config{
 		NC: w.connect(), Client: client, Pipelines: cfg, ID: "test-worker", ShutdownTimeout: 10 * time.Second,
 		Logger: zerolog.New(zerolog.NewTestWriter(w.t)).Level(zerolog.WarnLevel),
 	})

@@ -197,7 +197,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, stdout io.Writer
 		return err
 	}
 	defer nc.Close()
-	w, err := worker.New(worker.Options{
+	w, err := worker.New(worker.Config{
 		NC: nc, Client: client, Pipelines: pipes, Only: cfg.Only,
 		Topology:    messages.Topology{Prefix: cfg.Prefix, Replicas: cfg.StreamReplicas},
 		Concurrency: cfg.Concurrency, ID: cfg.ID, ShutdownTimeout: cfg.ShutdownTimeout,

@@ -41,7 +41,7 @@ func StartWorkers(natsURL string, sf salesforce.Config, pipes *pipeline.Config, 
 			stop()
 			return nil, err
 		}
-		w, err := worker.New(worker.Options{NC: nc, Client: client, Pipelines: pipes, ID: id, Logger: log.With().Str("worker", id).Logger()})
+		w, err := worker.New(worker.Config{NC: nc, Client: client, Pipelines: pipes, ID: id, Logger: log.With().Str("worker", id).Logger()})
 		if err != nil {
 			stop()
 			return nil, err

@@ -96,7 +96,7 @@ func setup(t *testing.T) *world {
 	nc, js := ns.ConnectTest(t)
 	w.js = js
 	// Streams and consumers, as a worker creates them at start-up.
-	wk, err := worker.New(worker.Options{NC: nc, Client: client, Pipelines: cfg})
+	wk, err := worker.New(worker.Config{NC: nc, Client: client, Pipelines: cfg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +119,7 @@ func (w *world) connect() *nats.Conn {
 // startWorker runs a real worker until the test ends.
 func (w *world) startWorker() {
 	w.t.Helper()
-	wk, err := worker.New(worker.Options{
+	wk, err := worker.New(worker.Config{
 		NC: w.connect(), Client: w.client, Pipelines: w.cfg, ID: "test-worker",
 		ShutdownTimeout: 10 * time.Second,
 		Logger:          zerolog.New(zerolog.NewTestWriter(w.t)).Level(zerolog.WarnLevel),

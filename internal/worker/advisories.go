@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -96,6 +98,9 @@ func (w *Worker) handleAdvisory(ctx context.Context, records jetstream.Stream, d
 		return fmt.Errorf("reading stream sequence %d: %w", adv.StreamSeq, err)
 	}
 	meta, _ := messages.ParseRecordMeta(raw.Header)
+	if subj, err := w.subj.ParseRecords(raw.Subject); err == nil {
+		pc.mode = subj.Mode // a delete in a pipeline that takes deletes
+	}
 	now := time.Now().UTC()
 	dl := &messages.DeadLetter{
 		Pipeline: pc.name, SObject: pc.sobject, Mode: pc.mode,
@@ -104,14 +109,14 @@ func (w *Worker) handleAdvisory(ctx context.Context, records jetstream.Stream, d
 		Headers: raw.Header, Data: raw.Data,
 		Code:     messages.CodeMaxDeliveries,
 		Message:  fmt.Sprintf("JetStream stopped redelivering after %d deliveries that no worker settled (a crash or a lost connection each time)", adv.Deliveries),
-		Attempts: int(adv.Deliveries), FirstFailure: raw.Time.UTC(), LastFailure: now, Worker: w.opts.ID,
+		Attempts: int(adv.Deliveries), FirstFailure: raw.Time.UTC(), LastFailure: now, Worker: w.cfg.ID,
 	}
 	if err := w.storeDeadLetter(w.subj.DeadLetters(pc.name, pc.sobject, pc.mode), dl); err != nil {
 		return fmt.Errorf("storing dead letter of sequence %d: %w", adv.StreamSeq, err)
 	}
 	if err := w.storeResult(opCtx, &messages.BatchResult{
 		BatchID: w.nextBatchID(), Pipeline: pc.name, SObject: pc.sobject, Mode: pc.mode, Job: meta.Job,
-		Worker: w.opts.ID, Failed: 1, StartedAt: now, FinishedAt: now,
+		Worker: w.cfg.ID, Failed: 1, StartedAt: now, FinishedAt: now,
 		Records: []messages.RecordOutcome{{
 			Seq: meta.Seq, StreamSeq: adv.StreamSeq, Key: meta.Key, Status: messages.StatusDeadLettered,
 			Code: dl.Code, Message: dl.Message, Delivery: int(adv.Deliveries),
@@ -132,9 +137,16 @@ type pipelineRef struct{ name, sobject, mode string }
 
 // pipelineByConsumer finds the pipeline a durable consumer belongs to, among
 // every pipeline of the config (this replica may run only some of them).
-func (w *Worker) pipelineByConsumer(durable string) (pipelineRef, bool) {
-	for _, pc := range w.opts.Pipelines.Pipelines {
-		if durableName(pc) == durable {
+// A pipeline's consumers are <durable> and <durable>_p<N>.
+func (w *Worker) pipelineByConsumer(consumer string) (pipelineRef, bool) {
+	for _, pc := range w.cfg.Pipelines.Pipelines {
+		set, err := decodeSettings(pc)
+		if err != nil {
+			continue
+		}
+		durable := set.withDefaults(pc.Name, 1, 1).Durable
+		rest, partitioned := strings.CutPrefix(consumer, durable+"_p")
+		if _, err := strconv.Atoi(rest); consumer == durable || (partitioned && err == nil) {
 			return pipelineRef{name: pc.Name, sobject: pc.SObject, mode: string(pc.Mode)}, true
 		}
 	}

@@ -30,6 +30,44 @@ func DefaultSetupBackOff() backoff.BackOff {
 // results stream cannot (an election): 1s doubling up to 10s, ±20%.
 func DefaultStoreBackOff() backoff.BackOff { return exponential(time.Second, 10*time.Second, 0.2) }
 
+// DefaultHoldBackOff spaces in-place retries of a held write: 1s doubling
+// up to 30s, ±20%, without end (an outage pauses, it never fails a record;
+// a keyed record's retryable error has MaxDeliver attempts).
+func DefaultHoldBackOff() backoff.BackOff { return exponential(time.Second, 30*time.Second, 0.2) }
+
+// DefaultNakBackOff gives the redelivery delay of an unkeyed record that
+// failed with a retryable error: 2s doubling per delivery up to 2m, ±20%.
+func DefaultNakBackOff() backoff.BackOff { return exponential(2*time.Second, 2*time.Minute, 0.2) }
+
+// DefaultFetchBackOff spaces fetches after a failed one (NATS unreachable,
+// a consumer leader election): 200ms doubling up to 5s, ±20%.
+func DefaultFetchBackOff() backoff.BackOff {
+	return exponential(200*time.Millisecond, 5*time.Second, 0.2)
+}
+
+// nth is the n-th delay (1-based) of a fresh schedule.
+func nth(newBackOff func() backoff.BackOff, n int) time.Duration {
+	b := newBackOff()
+	var d time.Duration
+	for range max(n, 1) {
+		d = b.NextBackOff()
+	}
+	return max(d, 0)
+}
+
+// sleepCtx waits d or until ctx ends: the one context-aware sleep of the
+// worker.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
 // retryUntil calls op until it succeeds, returns a backoff.Permanent error
 // or ctx ends, waiting as b says between tries; notify hears of each
 // failure that will be retried. When ctx ends it returns op's last error,

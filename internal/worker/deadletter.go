@@ -29,36 +29,31 @@ func (r *runner) publishDeadLetters(entries []*entry) {
 	now := time.Now().UTC()
 	var wg sync.WaitGroup
 	for _, e := range entries {
-		if e.verdict != vDeadLetter {
+		if e.v.kind != vDeadLetter {
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := r.publishDeadLetter(e, now); err != nil {
-				r.log.Error().Err(err).Uint64("stream_seq", e.streamSeq()).Str("sf_code", e.code).Msg("dead letter not stored; the record will be redelivered")
-				e.verdict = vRetry
+		wg.Go(func() {
+			err := retryUntil(r.w.workCtx(), r.w.cfg.StoreBackOff(), func() error { return r.publishDeadLetter(e, now) },
+				func(err error, wait time.Duration) {
+					r.log.Warn().Err(err).Uint64("stream_seq", e.streamSeq()).Dur("retry_in", wait).Msg("dead letter not stored yet; retrying")
+				})
+			if err != nil {
+				r.log.Error().Err(err).Uint64("stream_seq", e.streamSeq()).Str("sf_code", e.v.code).Msg("dead letter not stored; the record will be redelivered")
+				e.v = verdict{kind: vNak, delay: nth(r.w.cfg.NakBackOff, int(e.delivered())), status: messages.StatusRetrying,
+					code: e.v.code, msg: e.v.msg + " (dead letter not stored: redelivered)", fields: e.v.fields}
 				return
 			}
-			r.w.metrics.DeadLetters.WithLabelValues(r.pc.Name, e.code).Inc()
-		}()
+			r.w.metrics.DeadLetters.WithLabelValues(r.name, e.v.code).Inc()
+		})
 	}
 	wg.Wait()
 }
 
-func (e *entry) streamSeq() uint64 {
-	if e.md == nil {
-		return 0
-	}
-	return e.md.Sequence.Stream
-}
-
 func (r *runner) publishDeadLetter(e *entry, now time.Time) error {
-	o := r.p.Options()
 	dl := &messages.DeadLetter{
-		Pipeline:    r.pc.Name,
-		SObject:     o.SObject,
-		Mode:        string(o.Mode),
+		Pipeline:    r.name,
+		SObject:     r.sobject,
+		Mode:        string(e.op),
 		Subject:     e.msg.Subject(),
 		StreamSeq:   e.streamSeq(),
 		Job:         e.meta.Job,
@@ -67,23 +62,18 @@ func (r *runner) publishDeadLetter(e *entry, now time.Time) error {
 		MsgID:       e.meta.MsgID,
 		Headers:     e.msg.Headers(),
 		Data:        e.msg.Data(),
-		Code:        e.code,
-		Message:     e.message,
-		Fields:      e.fields,
-		Attempts:    int(e.delivered()),
+		Code:        e.v.code,
+		Message:     e.v.msg,
+		Fields:      e.v.fields,
+		Attempts:    int(e.delivered()-1) + max(e.out.Attempts, 1),
 		LastFailure: now,
-		Worker:      r.w.opts.ID,
+		Worker:      r.w.cfg.ID,
 	}
 	if e.md != nil {
 		dl.Stream = e.md.Stream
 	}
 	dl.FirstFailure = r.firstFailure(e, now)
-	return r.w.storeDeadLetter(r.subjectDLQ(), dl)
-}
-
-func (r *runner) subjectDLQ() string {
-	o := r.p.Options()
-	return r.w.subj.DeadLetters(r.pc.Name, o.SObject, string(o.Mode))
+	return r.w.storeDeadLetter(r.w.subj.DeadLetters(r.name, r.sobject, string(e.op)), dl)
 }
 
 // storeDeadLetter publishes a dead letter and waits for its ack, retrying
@@ -98,21 +88,13 @@ func (w *Worker) storeDeadLetter(subject string, dl *messages.DeadLetter) error 
 	return w.publishDurable(msg, w.topo.DLQStream())
 }
 
-// publishDurable publishes msg to stream and waits for the ack, with three
-// attempts a second apart.
+// publishDurable publishes msg to stream and waits for the ack: one
+// attempt, bounded by publishTimeout. Callers retry (storeResult) or give
+// the record back (a dead letter not stored).
 func (w *Worker) publishDurable(msg *nats.Msg, stream string) error {
-	var err error
-	for attempt := 0; attempt < 3; attempt++ {
-		if attempt > 0 {
-			time.Sleep(time.Duration(attempt) * time.Second)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
-		_, err = w.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(stream))
-		cancel()
-		if err == nil {
-			return nil
-		}
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+	defer cancel()
+	_, err := w.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(stream))
 	return err
 }
 
@@ -123,6 +105,9 @@ func (r *runner) firstFailure(e *entry, now time.Time) time.Time {
 		return now
 	}
 	key := r.firstFailureKey(e)
+	if key == "" {
+		return now
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
 	defer cancel()
 	kv, err := r.w.state.Get(ctx, key)
@@ -148,4 +133,14 @@ func (r *runner) noteFailure(e *entry, now time.Time) {
 	if _, err := r.w.state.Create(ctx, r.firstFailureKey(e), []byte(now.Format(time.RFC3339Nano))); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
 		r.log.Debug().Err(err).Msg("noting first failure time failed")
 	}
+}
+
+// firstFailureKey is the state-bucket key holding when a record first
+// failed, kept for its dead letter. Only records given back to JetStream
+// need one: a record dead-lettered within one delivery has it in hand.
+func (r *runner) firstFailureKey(e *entry) string {
+	if e.md == nil {
+		return ""
+	}
+	return fmt.Sprintf("fail.%s.%d", r.w.topo.RecordsStream(), e.md.Sequence.Stream)
 }

@@ -35,13 +35,45 @@ func TestTransientFailuresAndSessionExpiryAreRetried(t *testing.T) {
 	}
 }
 
-// UNABLE_TO_LOCK_ROW: the record is naked with a delay and redelivered; it
-// is loaded when the lock clears, or dead-lettered after max_deliver.
-func TestRetryableRecordErrorsAreRedelivered(t *testing.T) {
+// UNABLE_TO_LOCK_ROW on a keyed record (an upsert): retried in place,
+// the key's later changes waiting, never redelivered; loaded when the lock
+// clears, or dead-lettered after max_deliver attempts in all.
+func TestRetryableRecordErrorsAreRetriedInPlace(t *testing.T) {
 	t.Parallel()
 	e := setup(t, sfsim.Config{Seed: 11, Faults: sfsim.Faults{LockRowRate: 0.3}})
 	e.start(nil)
 	e.publish("accounts", "lock", accounts(300, "L"), false)
+	res := e.wait("lock", 300)
+	for _, o := range res.Outcomes {
+		if o.Delivery > 1 {
+			t.Fatalf("record %d redelivered: a keyed record's lock error is retried in place", o.Seq)
+		}
+	}
+	if locks := e.sim.Server.Stats().ErrorsByCode["UNABLE_TO_LOCK_ROW"]; locks == 0 {
+		t.Fatal("the lock fault did not reach the worker")
+	}
+	// 0.3^4 ≈ 0.8% of records stay locked for all 4 attempts.
+	for _, er := range res.Errors {
+		if er.Code != "UNABLE_TO_LOCK_ROW" || er.Attempts != 4 {
+			t.Errorf("error %+v (attempts %d): only UNABLE_TO_LOCK_ROW after 4 attempts may be dead-lettered", er, er.Attempts)
+		}
+	}
+	if res.SuccessCount+res.ErrorCount != 300 || e.live("Account") != res.SuccessCount {
+		t.Fatalf("%v, accounts %d", res.SyncResult, e.live("Account"))
+	}
+	if dl := e.deadLetters(); len(dl) != res.ErrorCount {
+		t.Fatalf("%d dead letters for %d errors", len(dl), res.ErrorCount)
+	}
+}
+
+// UNABLE_TO_LOCK_ROW on a record without a key (an insert): naked with a
+// delay and redelivered; loaded when the lock clears, or dead-lettered
+// after max_deliver deliveries.
+func TestRetryableRecordErrorsWithoutKeyAreRedelivered(t *testing.T) {
+	t.Parallel()
+	e := setup(t, sfsim.Config{Seed: 11, Faults: sfsim.Faults{LockRowRate: 0.3}})
+	e.start(nil)
+	e.publish("account-inserts", "lock", accounts(300, "L"), false)
 	res := e.wait("lock", 300)
 	retried := 0
 	for _, o := range res.Outcomes {
@@ -52,7 +84,6 @@ func TestRetryableRecordErrorsAreRedelivered(t *testing.T) {
 	if retried == 0 {
 		t.Fatal("no record was redelivered: the lock fault did not reach the worker")
 	}
-	// 0.3^4 ≈ 0.8% of records stay locked for all 4 deliveries.
 	for _, er := range res.Errors {
 		if er.Code != "UNABLE_TO_LOCK_ROW" || er.Attempts != 4 {
 			t.Errorf("error %+v: only UNABLE_TO_LOCK_ROW after 4 deliveries may be dead-lettered", er)
@@ -60,9 +91,6 @@ func TestRetryableRecordErrorsAreRedelivered(t *testing.T) {
 	}
 	if res.SuccessCount+res.ErrorCount != 300 || e.live("Account") != res.SuccessCount {
 		t.Fatalf("%v, accounts %d", res.SyncResult, e.live("Account"))
-	}
-	if dl := e.deadLetters(); len(dl) != res.ErrorCount {
-		t.Fatalf("%d dead letters for %d errors", len(dl), res.ErrorCount)
 	}
 }
 
@@ -109,12 +137,11 @@ func TestPermanentErrorsAreDeadLetteredAtOnce(t *testing.T) {
 func TestBadInputBecomesDeadLetters(t *testing.T) {
 	t.Parallel()
 	e := setup(t, sfsim.Config{})
-	cfg, err := pipeline.ParseConfig("p.yaml", []byte(strings.Replace(pipelinesYAML, "worker: { ack_wait: 3s, max_deliver: 4, linger: 20ms }\n  - name: account-updates",
-		"worker: { ack_wait: 3s, max_deliver: 4, linger: 20ms }\n  - name: account-updates", 1)))
+	cfg, err := pipeline.ParseConfig("p.yaml", []byte(strings.Replace(pipelinesYAML, "mode: update\n    worker: { ack_wait: 3s, max_deliver: 4, linger: 20ms }",
+		"mode: update\n    worker: { ack_wait: 3s, max_deliver: 4, linger: 20ms, max_record_bytes: 1024 }", 1)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Pipelines[2].Worker.MaxRecordBytes = 1024 // account-updates
 	e.cfg = cfg
 	e.start(nil)
 	subj := e.topo.Subjects().Records("Account", "update")
@@ -195,7 +222,7 @@ func TestAuthFailurePausesAndNeverDeadLetters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := e.start(func(o *worker.Options) { o.Client = bad })
+	r := e.start(func(o *worker.Config) { o.Client = bad })
 	e.publish("accounts", "auth", accounts(10, "U"), false)
 	e.waitFor("the worker to report unready", func() bool { return !r.w.Ready() })
 	if n := len(e.deadLetters()); n != 0 {

@@ -2,7 +2,9 @@ package worker_test
 
 import (
 	"context"
+
 	"fmt"
+	"github.com/cenkalti/backoff/v4"
 	"sync"
 	"testing"
 	"time"
@@ -135,18 +137,16 @@ func (r *running) stop(t *testing.T) {
 }
 
 // start runs a worker on its own connection until the test ends.
-func (e *env) start(mod func(*worker.Options)) *running {
+func (e *env) start(mod func(*worker.Config)) *running {
 	e.t.Helper()
 	nc := e.connect()
-	o := worker.Options{
+	o := worker.Config{
 		NC: nc, Client: e.client, Pipelines: e.cfg,
 		ShutdownTimeout: 10 * time.Second,
-		NakDelay:        func(uint64) time.Duration { return 100 * time.Millisecond },
-		HoldBackoff:     func(int) time.Duration { return 50 * time.Millisecond },
+		NakBackOff:      constant(100 * time.Millisecond),
+		HoldBackOff:     constant(50 * time.Millisecond),
 		Logger:          zerolog.New(zerolog.NewTestWriter(e.t)).Level(zerolog.WarnLevel),
 	}
-	noWait := pipeline.RetryPolicy{RecordAttempts: 1, RateLimitWait: -1}.NoWait()
-	o.Retry = &noWait
 	if mod != nil {
 		mod(&o)
 	}
@@ -172,10 +172,15 @@ func (e *env) start(mod func(*worker.Options)) *running {
 	return r
 }
 
+// constant is a retry schedule that waits d every time.
+func constant(d time.Duration) func() backoff.BackOff {
+	return func() backoff.BackOff { return backoff.NewConstantBackOff(d) }
+}
+
 // setupStreams creates the streams and consumers without processing.
 func (e *env) setupStreams() {
 	e.t.Helper()
-	w, err := worker.New(worker.Options{NC: e.nc, Client: e.client, Pipelines: e.cfg})
+	w, err := worker.New(worker.Config{NC: e.nc, Client: e.client, Pipelines: e.cfg})
 	if err != nil {
 		e.t.Fatal(err)
 	}

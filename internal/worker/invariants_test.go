@@ -194,7 +194,7 @@ func TestGracefulShutdownUnderLoad(t *testing.T) {
 func TestShutdownTimeoutRequeuesInterruptedCalls(t *testing.T) {
 	t.Parallel()
 	e := setup(t, sfsim.Config{Faults: sfsim.Faults{Latency: 2 * time.Second}})
-	a := e.start(func(o *worker.Options) { o.ShutdownTimeout = 150 * time.Millisecond })
+	a := e.start(func(o *worker.Config) { o.ShutdownTimeout = 150 * time.Millisecond })
 	e.publish("accounts", "cut", accounts(1000, "S"), false)
 	cons, err := e.js.Consumer(ctxT(t), e.topo.RecordsStream(), "kinetic_accounts")
 	if err != nil {
@@ -229,8 +229,8 @@ func TestShutdownTimeoutRequeuesInterruptedCalls(t *testing.T) {
 func TestTwoReplicasShareTheConsumer(t *testing.T) {
 	t.Parallel()
 	e := setup(t, sfsim.Config{Faults: sfsim.Faults{Latency: 20 * time.Millisecond}})
-	e.start(func(o *worker.Options) { o.ID = "replica-a" })
-	e.start(func(o *worker.Options) { o.ID = "replica-b" })
+	e.start(func(o *worker.Config) { o.ID = "replica-a" })
+	e.start(func(o *worker.Config) { o.ID = "replica-b" })
 	e.publish("account-inserts", "two", accounts(4000, "W"), false)
 	// Count outcomes per worker straight from the results stream.
 	res := e.wait("two", 4000)
@@ -305,7 +305,7 @@ func TestMaxDeliveriesEndInTheDeadLetterStream(t *testing.T) {
 func TestJobStopOnError(t *testing.T) {
 	t.Parallel()
 	e := setup(t, sfsim.Config{Faults: sfsim.Faults{Latency: 20 * time.Millisecond}})
-	e.start(func(o *worker.Options) { o.Concurrency = 1 })
+	e.start(func(o *worker.Config) { o.Concurrency = 1 })
 	recs := accounts(2000, "S")
 	delete(recs[500], "company")
 	e.publish("account-inserts", "stop", recs, true)

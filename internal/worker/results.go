@@ -11,68 +11,67 @@ import (
 	"github.com/kinetic-sync/kinetic/pkg/pipeline"
 )
 
-var statusOf = map[verdict]string{
-	vLoaded:     messages.StatusLoaded,
-	vSkipped:    messages.StatusSkipped,
-	vDeadLetter: messages.StatusDeadLettered,
-	vRetry:      messages.StatusRetrying,
-	vRequeue:    messages.StatusRetrying,
-}
-
-// publishResults publishes one BatchResult per job in the batch (records
+// publishResults publishes one BatchResult per job in the group (records
 // without a job share one) and waits until each is stored, so that a
 // producer waiting on a job sees every outcome before the messages are
 // settled. While the results stream cannot store (no leader during an
-// election, say) it keeps trying, heartbeating the batch; if the worker
+// election, say) it keeps trying, the records heartbeating; if the worker
 // shuts down first, the job's records are naked instead of settled, so that
 // their outcome is reported when they are processed again.
-func (r *runner) publishResults(ctx context.Context, entries []*entry, start time.Time, stats pipeline.LoadStats) {
-	o := r.p.Options()
+func (r *runner) publishResults(group []*entry, start time.Time) {
 	batchID := r.w.nextBatchID()
 	finished := time.Now().UTC()
 	var order []string
 	byJob := map[string]*messages.BatchResult{}
-	for _, e := range entries {
+	for _, e := range group {
 		job := e.meta.Job
 		res := byJob[job]
 		if res == nil {
 			res = &messages.BatchResult{
-				BatchID: batchID, Pipeline: r.pc.Name, SObject: o.SObject, Mode: string(o.Mode),
-				Job: job, Worker: r.w.opts.ID, StartedAt: start.UTC(), FinishedAt: finished,
+				BatchID: batchID, Pipeline: r.name, SObject: r.sobject, Mode: r.mode,
+				Job: job, Worker: r.w.cfg.ID, StartedAt: start.UTC(), FinishedAt: finished,
 			}
 			byJob[job] = res
 			order = append(order, job)
 		}
-		status := statusOf[e.verdict]
+		v := e.v
 		ro := messages.RecordOutcome{
-			Seq: e.meta.Seq, StreamSeq: e.streamSeq(), Key: e.meta.Key, Status: status,
-			ID: e.id, Created: e.created, Delivery: int(e.delivered()),
+			Seq: e.meta.Seq, StreamSeq: e.streamSeq(), Key: e.meta.Key, Status: v.status,
+			Delivery: int(e.delivered()), Attempts: int(e.delivered()-1) + e.out.Attempts,
 		}
-		if e.verdict != vLoaded {
-			ro.Code, ro.Message, ro.Fields = e.code, e.message, e.fields
+		if v.status == messages.StatusLoaded {
+			ro.ID, ro.Created = e.out.ID, e.out.Created || e.op == pipeline.Insert
+		} else {
+			ro.ID = e.out.ID
+			ro.Code, ro.Message, ro.Fields = v.code, v.msg, v.fields
 		}
-		switch e.verdict {
-		case vLoaded:
+		switch v.status {
+		case messages.StatusLoaded:
 			res.Loaded++
-		case vSkipped:
+		case messages.StatusSkipped:
 			res.Skipped++
-		case vDeadLetter:
+		case messages.StatusDeadLettered:
 			res.Failed++
 		default:
 			res.Retrying++
 		}
 		res.Records = append(res.Records, ro)
-		r.w.metrics.Records.WithLabelValues(r.pc.Name, status, ro.Code).Inc()
+		r.w.metrics.Records.WithLabelValues(r.name, v.status, ro.Code).Inc()
 	}
-	if len(order) > 0 {
-		byJob[order[0]].APICalls = stats.APICalls
-	}
+	// The calls made since the previous result: summed over results, every
+	// call is counted once.
+	byJob[order[0]].APICalls = int(r.calls.Swap(0))
 	for _, job := range order {
-		if err := r.w.storeResult(ctx, byJob[job]); err != nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		stop := context.AfterFunc(r.w.workCtx(), cancel)
+		err := r.w.storeResult(ctx, byJob[job])
+		stop()
+		cancel()
+		if err != nil {
 			r.log.Warn().Err(err).Str("job", job).Msg("batch result not stored before shutdown; its records go back for redelivery")
-			for _, e := range entries {
+			for _, e := range group {
 				if e.meta.Job == job {
-					e.fail(vRequeue, pipeline.CodeCanceled, "worker shutting down before the result was stored", nil)
+					e.v = verdict{kind: vNak, status: messages.StatusRetrying, code: pipeline.CodeCanceled, msg: "worker shutting down before the result was stored"}
 				}
 			}
 		}
@@ -87,7 +86,7 @@ func (w *Worker) storeResult(ctx context.Context, res *messages.BatchResult) err
 		return err
 	}
 	msg := &nats.Msg{Subject: w.subj.Results(res.Pipeline, res.Job), Data: data}
-	return retryUntil(ctx, w.opts.StoreBackOff(), func() error {
+	return retryUntil(ctx, w.cfg.StoreBackOff(), func() error {
 		err := w.publishDurable(msg, w.topo.ResultsStream())
 		if err == nil {
 			return nil

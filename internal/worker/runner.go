@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -11,180 +12,270 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/kinetic-sync/kinetic/pkg/messages"
 	"github.com/kinetic-sync/kinetic/pkg/pipeline"
+	"github.com/kinetic-sync/kinetic/pkg/salesforce"
 )
 
-// Defaults of a pipeline's worker settings (pipeline.WorkerOptions).
-const (
-	DefaultMaxDeliver     = 8
-	DefaultAckWait        = 30 * time.Second
-	DefaultLinger         = 100 * time.Millisecond
-	DefaultMaxRecordBytes = 512 << 10
-	// replicasSized is how many replicas the default MaxAckPending leaves
-	// room for at full speed.
-	replicasSized = 8
-)
-
-// runner runs one pipeline: a consumer and `slots` fetch loops.
+// runner runs one pipeline on this replica.
+//
+// Records reach it through two kinds of consumer on the records stream:
+//   - keyed records (<SObject>.<mode>.<key>, the form publishers use to get
+//     per-key order) are stored by partition, and each partition has a
+//     consumer of its own, <durable>_p<N>, pinned to one replica at a time
+//     (a priority group with PriorityPolicyPinned); the replicas share the
+//     partitions out among themselves (partitions.go);
+//   - unkeyed records (<SObject>.<mode>) have one consumer, <durable>,
+//     that every replica pulls from.
+//
+// Every fetch loop hands its records to one loader stream (the pipeline
+// package's Loader.Stream): it keeps each key's changes in order, merges
+// them where it can and fills 200-record calls across partitions. Each
+// record's final outcome goes to the finisher (finish.go), which stores
+// dead letters and batch results and only then settles the messages.
 type runner struct {
-	w       *Worker
-	pc      *pipeline.PipelineConfig
-	p       *pipeline.Pipeline
-	log     zerolog.Logger
-	subject string
-	durable string
+	w    *Worker
+	pc   *pipeline.PipelineConfig
+	p    *pipeline.Pipeline
+	set  Settings
+	log  zerolog.Logger
+	name string
 
-	batchSize      int
-	slots          int
-	linger         time.Duration
-	maxDeliver     int
-	ackWait        time.Duration
-	maxAckPending  int
-	maxRecordBytes int
+	sobject, mode string
+	keyed         bool
+	// modes are the subject mode tokens the pipeline takes: its mode, and
+	// delete when it takes deletes.
+	modes []string
 
-	consumer   jetstream.Consumer
+	batchSize int
+	slots     int
+
+	unkeyed jetstream.Consumer   // <durable>
+	parts   []jetstream.Consumer // <durable>_p<N>, keyed pipelines only
+
+	credits *credits
+	intake  chan []pipeline.Item
+
+	mu      sync.Mutex
+	entries map[int]*entry  // by item Seq: records inside the loader
+	holding map[uint64]bool // stream sequences held, from fetch to settle
+	nextSeq int
+
+	finisher *finisher
+	owner    *ownership
+
+	paused     atomic.Bool
 	authFailed atomic.Bool
+	lastCall   atomic.Int32 // salesforce.Class of the last call
+	calls      atomic.Int64 // API calls, for batch results
 }
 
+// pinGroup is the priority group of the partition consumers.
+const pinGroup = "kinetic"
+
 func newRunner(w *Worker, pc *pipeline.PipelineConfig) (*runner, error) {
-	opts := pc.Options(w.opts.Client)
-	if w.opts.Concurrency > 0 {
-		opts.Concurrency = w.opts.Concurrency
+	opts := pc.Options(w.cfg.Client)
+	if w.cfg.Concurrency > 0 {
+		opts.Concurrency = w.cfg.Concurrency
 	}
-	if w.opts.Retry != nil {
-		opts.Retry = *w.opts.Retry
-	} else {
-		// One attempt per record: a record that fails with a retryable error
-		// is naked with a delay and JetStream redelivers it. Rate limits are
-		// waited out in place, however long they last.
-		opts.Retry = pipeline.RetryPolicy{RecordAttempts: 1, RateLimitWait: -1}
-	}
+	// Nothing is given up for reasons that are not the records': outages,
+	// rate limits and refused logins are waited out in place (decide).
+	opts.Retry = pipeline.RetryPolicy{CallAttempts: -1, RateLimitWait: -1, AuthWait: -1}
 	opts.Logger = w.log
 	p, err := pipeline.New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("worker: pipeline %q: %w", pc.Name, err)
 	}
 	o := p.Options()
-	ws := pc.Worker
+	set, err := decodeSettings(pc)
+	if err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
+	set = set.withDefaults(pc.Name, o.BatchSize, o.Concurrency)
+	if err := set.validate(); err != nil {
+		return nil, fmt.Errorf("worker: pipeline %q: %w", pc.Name, err)
+	}
 	r := &runner{
-		w: w, pc: pc, p: p,
-		log:            w.log.With().Str("pipeline", pc.Name).Str("sobject", o.SObject).Str("mode", string(o.Mode)).Logger(),
-		subject:        ws.Subject,
-		durable:        durableName(pc),
-		batchSize:      o.BatchSize,
-		slots:          o.Concurrency,
-		linger:         ws.Linger,
-		maxDeliver:     ws.MaxDeliver,
-		ackWait:        ws.AckWait,
-		maxAckPending:  ws.MaxAckPending,
-		maxRecordBytes: ws.MaxRecordBytes,
+		w: w, pc: pc, p: p, set: set, name: pc.Name,
+		log:     w.log.With().Str("pipeline", pc.Name).Str("sobject", o.SObject).Str("mode", string(o.Mode)).Logger(),
+		sobject: o.SObject, mode: string(o.Mode),
+		keyed: pipeline.Keyed(o.Mode),
+		modes: []string{string(o.Mode)},
+		// A loader call is 200 records at most; fetches bring up to that.
+		batchSize: min(o.BatchSize, salesforce.MaxCollectionRecords),
+		slots:     o.Concurrency,
+		entries:   map[int]*entry{},
+		holding:   map[uint64]bool{},
+		intake:    make(chan []pipeline.Item),
 	}
-	if r.subject == "" {
-		r.subject = w.subj.Records(o.SObject, string(o.Mode))
+	if pc.Deletes {
+		r.modes = append(r.modes, string(pipeline.Delete))
 	}
-	if r.linger == 0 {
-		r.linger = DefaultLinger
-	}
-	if r.maxDeliver == 0 {
-		r.maxDeliver = DefaultMaxDeliver
-	}
-	if r.ackWait == 0 {
-		r.ackWait = DefaultAckWait
-	}
-	if r.maxAckPending == 0 {
-		// Room for every slot of replicasSized replicas to hold a full batch:
-		// fewer would starve fetches into partial batches.
-		r.maxAckPending = max(1000, r.batchSize*r.slots*replicasSized)
-	}
-	if r.maxRecordBytes == 0 {
-		r.maxRecordBytes = DefaultMaxRecordBytes
-	}
-	if r.ackWait < 3*time.Second {
-		return nil, fmt.Errorf("worker: pipeline %q: worker.ack_wait %v is too short (heartbeats go every ack_wait/3; use 3s or more)", pc.Name, r.ackWait)
-	}
+	r.credits = newCredits(set.MaxInflight, set.MaxInflightBytes)
+	r.finisher = newFinisher(r)
 	return r, nil
 }
 
-// durableName is the pipeline's consumer: worker.durable, or kinetic_<name>.
-func durableName(pc *pipeline.PipelineConfig) string {
-	if pc.Worker.Durable != "" {
-		return pc.Worker.Durable
+// subjects are the pipeline's unkeyed subjects and its keyed subjects of
+// partition p as stored.
+func (r *runner) unkeyedSubjects() []string {
+	var out []string
+	for _, m := range r.modes {
+		out = append(out, r.w.subj.Records(r.sobject, m))
 	}
-	return "kinetic_" + pc.Name
+	return out
 }
 
-// ensureConsumer creates or updates the pipeline's durable consumer.
-// Every replica runs this with the same config, so it is idempotent.
-func (r *runner) ensureConsumer(ctx context.Context) error {
-	cfg := jetstream.ConsumerConfig{
-		Durable:       r.durable,
-		Description:   "Kinetic pipeline " + r.pc.Name,
-		FilterSubject: r.subject,
+func (r *runner) partitionSubjects(p int) []string {
+	var out []string
+	for _, m := range r.modes {
+		out = append(out, fmt.Sprintf("%s.%d.*", r.w.subj.Records(r.sobject, m), p))
+	}
+	return out
+}
+
+func (r *runner) partitionConsumer(p int) string { return fmt.Sprintf("%s_p%d", r.set.Durable, p) }
+
+// ensureConsumers creates or updates the pipeline's consumers. Every
+// replica runs this with the same config, so it is idempotent.
+func (r *runner) ensureConsumers(ctx context.Context) error {
+	base := jetstream.ConsumerConfig{
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
-		AckWait:       r.ackWait,
-		MaxDeliver:    r.maxDeliver,
-		MaxAckPending: r.maxAckPending,
+		AckWait:       r.set.AckWait,
+		MaxDeliver:    r.set.MaxDeliver,
+		MaxAckPending: r.set.MaxAckPending,
 		MaxWaiting:    512,
 		Replicas:      0, // the stream's
 	}
+	cfg := base
+	cfg.Durable = r.set.Durable
+	cfg.Description = "Kinetic pipeline " + r.name + ": unkeyed records"
+	cfg.FilterSubjects = r.unkeyedSubjects()
+	cfg.Metadata = map[string]string{messages.ConsumerMetaPipelines: r.name}
 	c, err := r.w.js.CreateOrUpdateConsumer(ctx, r.w.topo.RecordsStream(), cfg)
 	if err != nil {
-		return fmt.Errorf("worker: pipeline %q: consumer %s on %s: %w", r.pc.Name, r.durable, r.subject, err)
+		return fmt.Errorf("worker: pipeline %q: consumer %s: %w", r.name, cfg.Durable, err)
 	}
-	r.consumer = c
+	r.unkeyed = c
+	if !r.keyed {
+		return nil
+	}
+	r.parts = make([]jetstream.Consumer, r.w.topo.Partitions)
+	for p := range r.parts {
+		cfg := base
+		cfg.Durable = r.partitionConsumer(p)
+		cfg.Description = fmt.Sprintf("Kinetic pipeline %s: keyed records, partition %d", r.name, p)
+		cfg.FilterSubjects = r.partitionSubjects(p)
+		cfg.Metadata = map[string]string{messages.ConsumerMetaPipelines: r.name, messages.ConsumerMetaPartition: fmt.Sprint(p)}
+		// One replica at a time: the server delivers only to the pinned
+		// client, so a partition's records are loaded by one replica, in
+		// order. A pin not renewed by a pull within the TTL is released.
+		cfg.PriorityPolicy = jetstream.PriorityPolicyPinned
+		cfg.PriorityGroups = []string{pinGroup}
+		cfg.PinnedTTL = r.set.AckWait
+		c, err := r.w.js.CreateOrUpdateConsumer(ctx, r.w.topo.RecordsStream(), cfg)
+		if err != nil {
+			return fmt.Errorf("worker: pipeline %q: consumer %s: %w", r.name, cfg.Durable, err)
+		}
+		r.parts[p] = c
+	}
 	return nil
 }
 
-// loop fetches batches and processes them, up to slots at once, until ctx
-// ends. One pull request at a time per replica: JetStream serves waiting
-// pull requests round-robin, so several idle requests would split a trickle
-// of records into small batches, and records fetched ahead of a free slot
-// would wait without heartbeats. Fetch waits at most linger for a batch to
-// fill, so it returns soon after shutdown starts; in-flight batches finish
-// under workCtx.
-func (r *runner) loop(ctx, workCtx context.Context) {
-	slots := make(chan struct{}, r.slots)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	failures := 0
-	for {
-		select {
-		case slots <- struct{}{}:
-		case <-ctx.Done():
+// run runs the pipeline until ctx ends, then drains: fetching stops, the
+// records held finish under workCtx (ShutdownTimeout), their outcomes are
+// stored and settled, and run returns.
+func (r *runner) run(ctx, workCtx context.Context) {
+	var fetchers sync.WaitGroup
+	fetchers.Go(func() { r.fetchLoop(ctx, -1, r.unkeyed, nil) })
+	if r.keyed {
+		r.owner = newOwnership(r)
+		fetchers.Go(func() { r.owner.run(ctx, &fetchers) })
+	}
+	streamDone := make(chan struct{})
+	go func() {
+		defer close(streamDone)
+		st := r.p.Loader().Stream(workCtx, r.intake, pipeline.StreamOptions{
+			Linger: r.set.Linger,
+			Decide: r.decideAttempt,
+			Done:   r.done,
+			OnCall: r.onCall,
+		})
+		r.log.Debug().Int("api_calls", st.APICalls).Int("merged", st.Merged).Msg("loader stream ended")
+	}()
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		r.finisher.run()
+	}()
+	heartbeatDone := make(chan struct{})
+	go r.heartbeat(workCtx, heartbeatDone)
+
+	<-ctx.Done()
+	fetchers.Wait() // every fetch loop has handed over what it fetched
+	close(r.intake)
+	<-streamDone // every record in the loader has an outcome
+	r.finisher.close()
+	<-finished // every outcome stored and settled
+	close(heartbeatDone)
+}
+
+// fetchLoop pulls one consumer — the unkeyed one (part -1) or a partition's
+// — and hands what it fetches to the loader, until ctx ends or stop closes.
+func (r *runner) fetchLoop(ctx context.Context, part int, c jetstream.Consumer, pl *partLoop) {
+	fails := 0
+	opts := []jetstream.FetchOpt{jetstream.FetchMaxWait(r.set.Linger + 50*time.Millisecond)}
+	if part >= 0 {
+		opts = append(opts, jetstream.FetchPriorityGroup(pinGroup))
+	}
+	// ask adapts to what the consumer has: an idle loop reserves room for
+	// one record, so that it does not starve the busy ones while its fetch
+	// waits; a loop that gets what it asked for asks for a full batch.
+	ask := r.batchSize
+	for ctx.Err() == nil && !pl.stopped() {
+		n, bytes, ok := r.credits.acquire(ctx, pl.stopCh(), ask, r.minFetchBytes())
+		if !ok {
 			return
 		}
-		if ctx.Err() != nil {
-			<-slots
-			return
+		msgs, err := fetch(c, n, append(opts, jetstream.FetchMaxBytes(bytes))...)
+		got := 0
+		for _, m := range msgs {
+			got += len(m.Data())
 		}
-		msgs, err := r.fetch()
+		r.credits.adjust(n, bytes, len(msgs), got)
+		if len(msgs) >= n {
+			ask = r.batchSize
+		} else {
+			ask = max(1, min(r.batchSize, 2*len(msgs)))
+		}
 		if err != nil {
-			<-slots
-			failures++
-			r.log.Warn().Err(err).Msg("fetch failed")
-			if sleepCtx(ctx, min(time.Duration(failures)*200*time.Millisecond, 5*time.Second)) != nil {
+			fails++
+			if !errors.Is(err, jetstream.ErrPinIDMismatch) {
+				r.log.Warn().Err(err).Int("partition", part).Msg("fetch failed")
+			}
+			if sleepCtx(ctx, nth(r.w.cfg.FetchBackOff, fails)) != nil {
 				return
 			}
 			continue
 		}
-		failures = 0
-		if len(msgs) == 0 {
-			<-slots
-			continue
+		fails = 0
+		var entries []*entry
+		if len(msgs) > 0 {
+			entries = r.receive(msgs, part)
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-slots }()
-			r.process(workCtx, msgs)
-		}()
+		if pl != nil {
+			entries = pl.admit(ctx, entries)
+		}
+		if len(entries) > 0 {
+			r.intakeEntries(ctx, entries)
+		}
 	}
 }
 
-// fetch pulls up to batch_size messages, waiting at most linger.
-func (r *runner) fetch() ([]jetstream.Msg, error) {
-	batch, err := r.consumer.Fetch(r.batchSize, jetstream.FetchMaxWait(r.linger))
+// fetch pulls up to n messages.
+func fetch(c jetstream.Consumer, n int, opts ...jetstream.FetchOpt) ([]jetstream.Msg, error) {
+	batch, err := c.Fetch(n, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -192,19 +283,233 @@ func (r *runner) fetch() ([]jetstream.Msg, error) {
 	for m := range batch.Messages() {
 		msgs = append(msgs, m)
 	}
-	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
-		r.log.Debug().Err(err).Msg("fetch ended with an error")
+	if err := batch.Error(); errors.Is(err, jetstream.ErrPinIDMismatch) {
+		return msgs, err
 	}
 	return msgs, nil
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
+// receive takes fetched messages in: each takes its credits, and is decoded,
+// mapped and checked. What fails here is decided at once.
+func (r *runner) receive(msgs []jetstream.Msg, part int) []*entry {
+	m := r.w.metrics
+	m.BatchSize.WithLabelValues(r.name).Observe(float64(len(msgs)))
+	m.Batches.WithLabelValues(r.name).Inc()
+	m.InFlight.WithLabelValues(r.name).Add(float64(len(msgs)))
+	entries := make([]*entry, 0, len(msgs))
+	now := time.Now()
+	for _, msg := range msgs {
+		e := r.decode(msg, part)
+		e.received = now
+		if !r.remember(e) {
+			// Redelivered while this replica still holds it (its heartbeats
+			// were lost): the copy in hand goes on; its ack acks this one.
+			r.credits.release(e.size)
+			m.InFlight.WithLabelValues(r.name).Dec()
+			continue
+		}
+		entries = append(entries, e)
 	}
+	r.applyJobStops(entries)
+	return entries
+}
+
+// remember notes that the replica holds a message; false if it already did.
+func (r *runner) remember(e *entry) bool {
+	seq := e.streamSeq()
+	if seq == 0 {
+		return true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.holding[seq] {
+		return false
+	}
+	r.holding[seq] = true
+	return true
+}
+
+// forget notes that a message is settled.
+func (r *runner) forget(e *entry) {
+	r.mu.Lock()
+	delete(r.holding, e.streamSeq())
+	r.mu.Unlock()
+}
+
+// minFetchBytes is the byte room a fetch needs: the largest message the
+// records stream stores, with room for its headers and subject.
+func (r *runner) minFetchBytes() int { return int(r.w.topo.MaxRecordBytes) + 64<<10 }
+
+// intakeEntries hands decided entries to the finisher and the others to the
+// loader, in order.
+func (r *runner) intakeEntries(ctx context.Context, entries []*entry) {
+	var items []pipeline.Item
+	r.mu.Lock()
+	for _, e := range entries {
+		if e.v.kind != vPending {
+			continue
+		}
+		r.nextSeq++
+		e.item.Seq = r.nextSeq
+		r.entries[e.item.Seq] = e
+		items = append(items, e.item)
+	}
+	r.mu.Unlock()
+	for _, e := range entries {
+		if e.v.kind != vPending {
+			r.finisher.add(e)
+		}
+	}
+	if len(items) > 0 {
+		// The loader reads its input until the work context ends; fetching
+		// stops before that, so this send always completes.
+		r.intake <- items
+	}
+}
+
+// done receives a record's final outcome from the loader.
+func (r *runner) done(it pipeline.Item, o pipeline.Outcome) {
+	r.mu.Lock()
+	e := r.entries[it.Seq]
+	delete(r.entries, it.Seq)
+	r.mu.Unlock()
+	if e == nil {
+		return
+	}
+	e.out = o
+	e.v = decide(r.situation(e, o, true), r.schedules())
+	r.finisher.add(e)
+}
+
+// decideAttempt is the loader's Decide: what to do after a failed attempt.
+func (r *runner) decideAttempt(f pipeline.Failure) pipeline.Decision {
+	var delivered uint64 = 1
+	keyed := false
+	r.mu.Lock()
+	for _, it := range f.Items {
+		if e := r.entries[it.Seq]; e != nil {
+			delivered = max(delivered, e.delivered())
+		}
+		keyed = keyed || it.Key != ""
+	}
+	r.mu.Unlock()
+	s := situation{class: f.Class, err: f.Err, answers: f.Answers, callFails: f.CallFails, keyed: keyed,
+		delivered: delivered, maxDeliver: r.set.MaxDeliver, shuttingDown: r.w.stopping.Load()}
+	return decide(s, r.schedules()).decision()
+}
+
+func (r *runner) situation(e *entry, o pipeline.Outcome, final bool) situation {
+	return situation{
+		final: final, loaded: o.OK(), skipped: o.Skipped, released: o.Released, after: o.After,
+		class: o.Class, err: o.Err, answers: o.Attempts, keyed: e.item.Key != "",
+		delivered: e.delivered(), maxDeliver: r.set.MaxDeliver, shuttingDown: r.w.stopping.Load(),
+	}
+}
+
+func (r *runner) schedules() schedules {
+	return schedules{
+		hold: func(n int) time.Duration { return nth(r.w.cfg.HoldBackOff, n) },
+		nak:  func(n int) time.Duration { return nth(r.w.cfg.NakBackOff, n) },
+	}
+}
+
+// onCall hears of every finished Salesforce call: a pipeline paused by an
+// outage, a rate limit or a refused login shows in metrics and /readyz.
+func (r *runner) onCall(class salesforce.Class, err error) {
+	r.calls.Add(1)
+	r.lastCall.Store(int32(class))
+	m := r.w.metrics
+	switch class {
+	case salesforce.ClassNone, salesforce.ClassPermanentRequest, salesforce.ClassPermanentRecord, salesforce.ClassRetryableRecord:
+		if r.paused.Swap(false) {
+			m.Paused.WithLabelValues(r.name).Set(0)
+			r.log.Info().Msg("pipeline resumed")
+		}
+		r.authFailed.Store(false)
+	default:
+		if !r.paused.Swap(true) {
+			m.Paused.WithLabelValues(r.name).Set(1)
+			code, _, _ := pipeline.ErrorCode(err)
+			r.log.Warn().Err(err).Str("sf_code", code).Str("class", class.String()).
+				Msg("pipeline paused: Salesforce refuses calls for a reason that is not the records'; retrying")
+		}
+		r.authFailed.Store(class == salesforce.ClassAuth)
+	}
+	if l, ok := r.w.cfg.Client.Limits(); ok {
+		m.ObserveLimits(l)
+	}
+}
+
+// heartbeat tells JetStream that every held record is being worked on,
+// every AckWait/3, so a long call, a retry or a pause never lets AckWait
+// expire.
+func (r *runner) heartbeat(ctx context.Context, done <-chan struct{}) {
+	t := time.NewTicker(r.set.AckWait / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			for _, e := range r.held() {
+				_ = e.msg.InProgress() // best effort: a lost heartbeat only risks a redelivery
+			}
+		}
+	}
+}
+
+// held is every record this runner holds and has not settled.
+func (r *runner) held() []*entry {
+	var out []*entry
+	r.mu.Lock()
+	for _, e := range r.entries {
+		out = append(out, e)
+	}
+	r.mu.Unlock()
+	out = append(out, r.finisher.held()...)
+	if r.owner != nil {
+		out = append(out, r.owner.fenced()...)
+	}
+	return out
+}
+
+// state is the pipeline's state for the workers bucket.
+func (r *runner) state() messages.WorkerPipeline {
+	wp := messages.WorkerPipeline{Name: r.name, SObject: r.sobject, Mode: r.mode, State: messages.PipelineRunning,
+		InFlight: r.credits.inUse()}
+	if r.paused.Load() {
+		wp.State = messages.PipelinePaused
+		wp.Reason = "Salesforce refuses calls (" + salesforce.Class(r.lastCall.Load()).String() + "); retrying"
+	}
+	if r.owner != nil {
+		wp.Partitions = r.owner.owned()
+	}
+	return wp
+}
+
+// keyMismatch says why a keyed record's subject does not fit its key, or "".
+func (r *runner) keyMismatch(e *entry) string {
+	if e.subj.Key == "" {
+		return ""
+	}
+	want := messages.KeyToken(e.item.Key)
+	switch {
+	case e.subj.Key != want:
+		return fmt.Sprintf("the subject's key token %q is not the record's key %q (want %q): publish to %s", e.subj.Key, e.item.Key, want,
+			r.w.subj.RecordsKeyed(r.sobject, string(e.op), e.item.Key))
+	case e.subj.Partition >= 0 && e.subj.Partition != messages.Partition(r.sobject, want, r.w.topo.Partitions):
+		return fmt.Sprintf("stored in partition %d, but key %q belongs to partition %d (was the records stream's partition count changed?)",
+			e.subj.Partition, e.item.Key, messages.Partition(r.sobject, want, r.w.topo.Partitions))
+	}
+	return ""
+}
+
+// opOf is the operation a record subject's mode token names.
+func (r *runner) opOf(mode string) (pipeline.SyncMode, bool) {
+	for _, m := range r.modes {
+		if strings.EqualFold(m, mode) {
+			return pipeline.SyncMode(m), true
+		}
+	}
+	return "", false
 }

@@ -7,49 +7,63 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// settleAll settles every message of a batch. By now dead letters and
-// results are durable; retried records have their first failure noted.
-func (r *runner) settleAll(entries []*entry) {
+// settleAll settles every record of a finished group. By now dead letters
+// and results are durable.
+func (r *runner) settleAll(group []*entry) {
 	now := time.Now().UTC()
-	for _, e := range entries {
-		if e.verdict == vRetry {
+	for _, e := range group {
+		if e.v.kind == vNak && e.v.delay > 0 {
 			r.noteFailure(e, now)
 		}
 		r.settle(e)
+		r.release(e)
 	}
 }
 
-// settle is the one place a message is acked, naked or terminated:
+// settle is the one place a message is acked, naked or terminated; it
+// carries out the verdict decide reached:
 //
-//	loaded        ack
-//	skipped       ack (its job stopped on an earlier error)
-//	dead-lettered term, with the error code as reason; the dead letter is
-//	              already stored (on a work-queue stream term deletes the
-//	              message, so the copy must exist first)
-//	retry         nak with a delay computed from the delivery count
-//	requeue       nak at once (shutdown: another replica takes it)
+//	ack          loaded, or skipped (its job stopped on an earlier error)
+//	dead letter  term, with the error code as reason; the dead letter is
+//	             already stored (on a work-queue stream term deletes the
+//	             message, so the copy must exist first)
+//	nak          redelivered after the verdict's delay (0: at once, to any
+//	             replica: shutdown)
 //
 // Settling a message twice is harmless: the second attempt's
 // ErrMsgAlreadyAckd is ignored. A failed ack/nak only means JetStream
 // redelivers the message after AckWait.
 func (r *runner) settle(e *entry) {
 	var err error
-	switch e.verdict {
-	case vLoaded, vSkipped:
+	switch e.v.kind {
+	case vAck:
 		err = e.msg.Ack()
 	case vDeadLetter:
-		err = e.msg.TermWithReason(e.code)
-	case vRetry:
-		err = e.msg.NakWithDelay(r.w.opts.NakDelay(e.delivered()))
-	case vRequeue:
-		err = e.msg.Nak()
+		err = e.msg.TermWithReason(e.v.code)
+	case vNak:
+		if e.v.delay > 0 {
+			err = e.msg.NakWithDelay(e.v.delay)
+		} else {
+			err = e.msg.Nak()
+		}
 	default:
-		// Undecided cannot happen; redeliver rather than guess.
-		r.log.Error().Uint64("stream_seq", e.streamSeq()).Msg("message reached settle undecided; naking")
+		// A hold or an undecided record cannot reach here; redeliver rather
+		// than guess.
+		r.log.Error().Uint64("stream_seq", e.streamSeq()).Str("verdict", e.v.kind.String()).Msg("message reached settle undecided; naking")
 		err = e.msg.Nak()
 	}
 	if err != nil && !errors.Is(err, jetstream.ErrMsgAlreadyAckd) {
-		r.w.metrics.SettleErrors.WithLabelValues(r.pc.Name).Inc()
+		r.w.metrics.SettleErrors.WithLabelValues(r.name).Inc()
 		r.log.Warn().Err(err).Uint64("stream_seq", e.streamSeq()).Msg("settling failed; JetStream will redeliver")
+	}
+}
+
+// release gives a settled record's room back.
+func (r *runner) release(e *entry) {
+	r.credits.release(e.size)
+	r.w.metrics.InFlight.WithLabelValues(r.name).Dec()
+	r.forget(e)
+	if r.owner != nil && e.part >= 0 {
+		r.owner.settled(e)
 	}
 }

@@ -1,11 +1,18 @@
 // Package worker is the JetStream side of Kinetic: it runs the pipelines of
-// a config file against NATS. Each pipeline has one durable pull consumer,
-// shared by every worker replica; a replica fetches batches, maps and loads
-// them with the pipeline package's Loader (the same code as Pipeline.Sync),
-// dead-letters what cannot be loaded, publishes one BatchResult per batch and
-// job, and only then settles the messages — in one place, settle.go.
+// a config file against NATS.
 //
-// See docs/worker.md for the delivery guarantees and the sizing rules.
+// Each pipeline's keyed records are spread over partitions, one consumer
+// each, pinned to one replica at a time; the replicas share the partitions
+// out through the workers bucket (partitions.go). Unkeyed records have one
+// consumer that every replica pulls. A replica hands what it fetches to
+// the pipeline package's Loader (the same code as Pipeline.Sync), which
+// keeps each key's changes in order; decide (decide.go) rules on every
+// outcome; the finisher stores dead letters and one BatchResult per group
+// and job, and only then are the messages settled, in one place
+// (settle.go).
+//
+// docs/architecture.md has the delivery and ordering guarantees and the
+// sizing rules.
 package worker
 
 import (
@@ -19,126 +26,55 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
 	"github.com/kinetic-sync/kinetic/pkg/messages"
-	"github.com/kinetic-sync/kinetic/pkg/pipeline"
-	"github.com/kinetic-sync/kinetic/pkg/salesforce"
 )
-
-// Options wires a Worker. cmd/worker builds it from flags and environment
-// (Config); tests build it directly.
-type Options struct {
-	// NC is the NATS connection. Required. The worker does not close it.
-	NC *nats.Conn
-	// Client is the Salesforce client. Required.
-	Client *salesforce.Client
-	// Pipelines is the loaded pipelines file. Required.
-	Pipelines *pipeline.Config
-	// Only restricts the worker to these pipelines. Default: all.
-	Only []string
-	// Topology names the streams. Its zero value is the default topology.
-	Topology messages.Topology
-	// Concurrency overrides every pipeline's concurrency (Collections calls
-	// in flight, per replica). 0 keeps each pipeline's own (default 4).
-	Concurrency int
-	// ID names this replica in results and dead letters. Default hostname-random.
-	ID string
-	// ShutdownTimeout is how long in-flight batches may run after shutdown
-	// starts before they are interrupted and their records naked. Default 30s.
-	ShutdownTimeout time.Duration
-	// NakDelay gives the redelivery delay of a record that failed with a
-	// retryable error, from its delivery count. Default: 2s doubling per
-	// delivery up to 2m, ±20% jitter.
-	NakDelay func(numDelivered uint64) time.Duration
-	// HoldBackoff spaces the in-process retries of a pipeline that is paused
-	// (auth failure, or a transient failure on a record's last delivery).
-	// Default: 1s doubling up to 30s.
-	HoldBackoff func(attempt int) time.Duration
-	// SetupBackOff spaces set-up attempts while the cluster is not ready.
-	// Default DefaultSetupBackOff.
-	SetupBackOff func() backoff.BackOff
-	// StoreBackOff spaces attempts to store a batch result. Default
-	// DefaultStoreBackOff.
-	StoreBackOff func() backoff.BackOff
-	// Retry is the loader's retry policy. Default: pipeline defaults with one
-	// attempt per record (JetStream redelivery does the rest) and no limit on
-	// waiting out rate limits (RateLimitWait -1).
-	Retry *pipeline.RetryPolicy
-	// Metrics; default NewMetrics().
-	Metrics *Metrics
-	// Logger; default disabled.
-	Logger zerolog.Logger
-	// DisableAdvisories turns off the MAX_DELIVERIES advisory handler (one
-	// per replica by default).
-	DisableAdvisories bool
-}
 
 // Worker runs pipelines.
 type Worker struct {
-	opts    Options
+	cfg     Config
 	js      jetstream.JetStream
 	topo    messages.Topology
 	subj    messages.Subjects
 	log     zerolog.Logger
 	metrics *Metrics
 	state   jetstream.KeyValue
+	records jetstream.Stream
 	runners []*runner
-	ready   atomic.Bool
+	fleet   *fleet
+	stops   jobStops
+
+	ready    atomic.Bool
+	stopping atomic.Bool
 	// notReady says why the worker is not ready yet (set-up waiting,
 	// shutting down); "" once it runs.
 	notReady atomic.Pointer[string]
 	batchN   atomic.Uint64
+	work     atomic.Pointer[context.Context] // the work context, once Run started
 }
 
-// New checks opts and builds the pipelines. It does not touch NATS yet.
-func New(opts Options) (*Worker, error) {
-	switch {
-	case opts.NC == nil:
-		return nil, errors.New("worker: NATS connection is required")
-	case opts.Client == nil:
-		return nil, errors.New("worker: Salesforce client is required")
-	case opts.Pipelines == nil || len(opts.Pipelines.Pipelines) == 0:
-		return nil, errors.New("worker: no pipelines configured")
+// New checks cfg and builds the pipelines. It does not touch NATS yet.
+func New(cfg Config) (*Worker, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
-	if opts.ID == "" {
-		host, _ := os.Hostname()
-		opts.ID = fmt.Sprintf("%s-%04x", host, rand.IntN(1<<16))
-	}
-	if opts.ShutdownTimeout == 0 {
-		opts.ShutdownTimeout = 30 * time.Second
-	}
-	if opts.NakDelay == nil {
-		opts.NakDelay = DefaultNakDelay
-	}
-	if opts.HoldBackoff == nil {
-		opts.HoldBackoff = defaultHoldBackoff
-	}
-	if opts.Metrics == nil {
-		opts.Metrics = NewMetrics()
-	}
-	if opts.SetupBackOff == nil {
-		opts.SetupBackOff = DefaultSetupBackOff
-	}
-	if opts.StoreBackOff == nil {
-		opts.StoreBackOff = DefaultStoreBackOff
-	}
-	opts.Topology = opts.Topology.WithDefaults()
-	js, err := jetstream.New(opts.NC)
+	js, err := jetstream.New(cfg.NC)
 	if err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
-	w := &Worker{opts: opts, js: js, topo: opts.Topology, subj: opts.Topology.Subjects(), log: opts.Logger, metrics: opts.Metrics}
+	w := &Worker{cfg: cfg, js: js, topo: cfg.Topology, subj: cfg.Topology.Subjects(), log: cfg.Logger, metrics: cfg.Metrics}
+	w.fleet = newFleet(w)
 
-	selected := opts.Pipelines.Pipelines
-	if len(opts.Only) > 0 {
+	selected := cfg.Pipelines.Pipelines
+	if len(cfg.Only) > 0 {
 		selected = nil
-		for _, name := range opts.Only {
-			pc, ok := opts.Pipelines.Pipeline(name)
+		for _, name := range cfg.Only {
+			pc, ok := cfg.Pipelines.Pipeline(name)
 			if !ok {
-				return nil, fmt.Errorf("worker: pipeline %q is not in %s (it has: %v)", name, opts.Pipelines.Path, opts.Pipelines.Names())
+				return nil, fmt.Errorf("worker: pipeline %q is not in %s (it has: %v)", name, cfg.Pipelines.Path, cfg.Pipelines.Names())
 			}
 			selected = append(selected, pc)
 		}
@@ -149,38 +85,33 @@ func New(opts Options) (*Worker, error) {
 		if err != nil {
 			return nil, err
 		}
-		if other, dup := subjects[r.subject]; dup {
-			return nil, fmt.Errorf("worker: pipelines %q and %q both consume %s; a subject belongs to one pipeline", other, pc.Name, r.subject)
+		for _, s := range r.unkeyedSubjects() {
+			if other, dup := subjects[s]; dup {
+				return nil, fmt.Errorf("worker: pipelines %q and %q both take %s; a subject belongs to one pipeline", other, pc.Name, s)
+			}
+			subjects[s] = pc.Name
 		}
-		subjects[r.subject] = pc.Name
+		if need := r.minFetchBytes(); r.set.MaxInflightBytes < need {
+			return nil, fmt.Errorf("worker: pipeline %q: worker.max_inflight_bytes %d is below %d, the largest record the stream takes with its headers", pc.Name, r.set.MaxInflightBytes, need)
+		}
 		w.runners = append(w.runners, r)
 	}
 	return w, nil
 }
 
-// DefaultNakDelay is 2s doubling per delivery up to 2m, with ±20% jitter.
-func DefaultNakDelay(n uint64) time.Duration {
-	d := 2 * time.Second
-	for i := uint64(1); i < n && d < 2*time.Minute; i++ {
-		d *= 2
+func defaultID() string {
+	host, _ := os.Hostname()
+	if !validWorkerID(host) {
+		host = "worker"
 	}
-	d = min(d, 2*time.Minute)
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
-}
-
-func defaultHoldBackoff(attempt int) time.Duration {
-	d := time.Second
-	for i := 0; i < attempt && d < 30*time.Second; i++ {
-		d *= 2
-	}
-	return min(d, 30*time.Second)
+	return fmt.Sprintf("%s-%04x", host, rand.IntN(1<<16))
 }
 
 // Metrics returns the worker's metrics.
 func (w *Worker) Metrics() *Metrics { return w.metrics }
 
 // ID returns the replica's id.
-func (w *Worker) ID() string { return w.opts.ID }
+func (w *Worker) ID() string { return w.cfg.ID }
 
 // Ready reports whether the worker has set up its streams and consumers, is
 // connected to NATS, and no pipeline is paused on an authentication failure.
@@ -191,7 +122,7 @@ func (w *Worker) Ready() bool {
 
 // Status is Ready with the reason when it is not.
 func (w *Worker) Status() (ready bool, reason string) {
-	ready, reason = w.status()
+	ready, reason = w.readiness()
 	if ready {
 		w.metrics.Ready.Set(1)
 	} else {
@@ -200,19 +131,19 @@ func (w *Worker) Status() (ready bool, reason string) {
 	return ready, reason
 }
 
-func (w *Worker) status() (bool, string) {
+func (w *Worker) readiness() (bool, string) {
 	if !w.ready.Load() {
 		if r := w.notReady.Load(); r != nil {
 			return false, *r
 		}
 		return false, "starting"
 	}
-	if !w.opts.NC.IsConnected() {
+	if !w.cfg.NC.IsConnected() {
 		return false, "not connected to NATS (reconnecting)"
 	}
 	for _, r := range w.runners {
 		if r.authFailed.Load() {
-			return false, fmt.Sprintf("pipeline %s: Salesforce refuses to authenticate", r.pc.Name)
+			return false, fmt.Sprintf("pipeline %s: Salesforce refuses to authenticate", r.name)
 		}
 	}
 	return true, ""
@@ -222,8 +153,17 @@ func (w *Worker) setNotReady(reason string) {
 	w.notReady.Store(&reason)
 }
 
-// Setup creates or updates the streams, the state bucket and every
-// pipeline's consumer. Run calls it; it is exported for tools and tests.
+// workCtx is the context in-flight work runs under: it outlives shutdown by
+// up to ShutdownTimeout.
+func (w *Worker) workCtx() context.Context {
+	if c := w.work.Load(); c != nil {
+		return *c
+	}
+	return context.Background()
+}
+
+// Setup creates or updates the streams, the buckets and every pipeline's
+// consumers. Run calls it; it is exported for tools and tests.
 func (w *Worker) Setup(ctx context.Context) error {
 	if err := w.topo.Ensure(ctx, w.js); err != nil {
 		return fmt.Errorf("worker: %w", err)
@@ -233,8 +173,14 @@ func (w *Worker) Setup(ctx context.Context) error {
 		return fmt.Errorf("worker: state bucket: %w", err)
 	}
 	w.state = kv
+	if w.fleet.kv, err = w.js.KeyValue(ctx, w.topo.WorkersBucket()); err != nil {
+		return fmt.Errorf("worker: workers bucket: %w", err)
+	}
+	if w.records, err = w.js.Stream(ctx, w.topo.RecordsStream()); err != nil {
+		return fmt.Errorf("worker: records stream: %w", err)
+	}
 	for _, r := range w.runners {
-		if err := r.ensureConsumer(ctx); err != nil {
+		if err := r.ensureConsumers(ctx); err != nil {
 			return err
 		}
 	}
@@ -250,7 +196,7 @@ func (w *Worker) Setup(ctx context.Context) error {
 func (w *Worker) setupWithRetry(ctx context.Context) error {
 	attempt := 0
 	w.setNotReady("setting up streams and consumers")
-	err := retryUntil(ctx, w.opts.SetupBackOff(), func() error {
+	err := retryUntil(ctx, w.cfg.SetupBackOff(), func() error {
 		attempt++
 		err := w.Setup(ctx)
 		if err == nil {
@@ -260,7 +206,7 @@ func (w *Worker) setupWithRetry(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return backoff.Permanent(err)
 		}
-		class, say := classifySetup(err, w.opts.NC)
+		class, say := classifySetup(err, w.cfg.NC)
 		if class == setupPermanent {
 			w.metrics.SetupAttempts.WithLabelValues("permanent").Inc()
 			return backoff.Permanent(&SetupError{Err: err, Fix: say})
@@ -269,7 +215,7 @@ func (w *Worker) setupWithRetry(ctx context.Context) error {
 		w.setNotReady(fmt.Sprintf("set-up attempt %d failed: %v — %s", attempt, err, say))
 		return err
 	}, func(err error, wait time.Duration) {
-		_, say := classifySetup(err, w.opts.NC)
+		_, say := classifySetup(err, w.cfg.NC)
 		w.log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", wait).Str("reason", say).
 			Msg("setting up streams and consumers failed; retrying")
 	})
@@ -281,52 +227,53 @@ func (w *Worker) setupWithRetry(ctx context.Context) error {
 }
 
 // Run sets up and processes until ctx ends, then shuts down gracefully: it
-// stops fetching, lets in-flight batches finish (up to ShutdownTimeout, then
-// interrupts them and naks their records), and returns nil.
+// stops fetching, hands its partitions over, lets in-flight work finish (up
+// to ShutdownTimeout, then interrupts it and naks its records), stores
+// every outcome, and returns nil.
 func (w *Worker) Run(ctx context.Context) error {
 	if err := w.setupWithRetry(ctx); err != nil {
 		return err
 	}
-	// Work outlives ctx by up to ShutdownTimeout, so in-flight batches can
+	// Work outlives ctx by up to ShutdownTimeout, so in-flight calls can
 	// finish; settling uses its own short contexts.
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
+	w.work.Store(&workCtx)
 	stopTimer := context.AfterFunc(ctx, func() {
+		w.stopping.Store(true)
 		w.setNotReady("shutting down")
 		w.ready.Store(false)
-		w.log.Info().Dur("timeout", w.opts.ShutdownTimeout).Msg("shutting down: no new batches; finishing in-flight work")
-		time.AfterFunc(w.opts.ShutdownTimeout, cancelWork)
+		w.log.Info().Dur("timeout", w.cfg.ShutdownTimeout).Msg("shutting down: no new records; finishing in-flight work")
+		time.AfterFunc(w.cfg.ShutdownTimeout, cancelWork)
 	})
 	defer stopTimer()
 
+	stopped := make(chan struct{})
+	var fleetDone sync.WaitGroup
+	fleetDone.Go(func() { w.fleet.run(ctx, stopped) })
+
 	var wg sync.WaitGroup
 	for _, r := range w.runners {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.loop(ctx, workCtx)
-		}()
+		wg.Go(func() { r.run(ctx, workCtx) })
 	}
-	if !w.opts.DisableAdvisories {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w.handleAdvisories(ctx)
-		}()
+	if !w.cfg.DisableAdvisories {
+		wg.Go(func() { w.handleAdvisories(ctx) })
 	}
 	w.ready.Store(true)
 	names := make([]string, len(w.runners))
 	for i, r := range w.runners {
-		names[i] = r.pc.Name
+		names[i] = r.name
 	}
-	w.log.Info().Str("worker", w.opts.ID).Strs("pipelines", names).Msg("worker running")
+	w.log.Info().Str("worker", w.cfg.ID).Strs("pipelines", names).Msg("worker running")
 	wg.Wait()
+	close(stopped)
+	fleetDone.Wait()
 	w.setNotReady("stopped")
 	w.ready.Store(false)
-	w.log.Info().Str("worker", w.opts.ID).Msg("worker stopped")
+	w.log.Info().Str("worker", w.cfg.ID).Msg("worker stopped")
 	return nil
 }
 
 func (w *Worker) nextBatchID() string {
-	return fmt.Sprintf("%s-%d", w.opts.ID, w.batchN.Add(1))
+	return fmt.Sprintf("%s-%d", w.cfg.ID, w.batchN.Add(1))
 }

@@ -9,6 +9,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -188,7 +189,7 @@ func Watch(ctx context.Context, js jetstream.JetStream, o Options) (*Result, err
 				p.DeadLettered++
 				sr.ErrorCount++
 				sr.Errors = append(sr.Errors, &pipeline.RecordError{
-					Index: i, Code: ro.Code, Message: ro.Message, Fields: ro.Fields, Attempts: ro.Delivery,
+					Index: i, Code: ro.Code, Message: ro.Message, Fields: ro.Fields, Attempts: cmp.Or(ro.Attempts, ro.Delivery),
 				})
 			case messages.StatusSkipped:
 				p.Skipped++

@@ -62,6 +62,10 @@ type RecordOutcome struct {
 	Message   string   `json:"message,omitempty"`
 	Fields    []string `json:"fields,omitempty"`
 	Delivery  int      `json:"delivery"` // JetStream delivery count of this attempt
+	// Attempts is how many times the record was sent to Salesforce in all,
+	// over its deliveries (a worker retries some errors in place); 0 in
+	// results of older workers: Delivery then.
+	Attempts int `json:"attempts,omitempty"`
 }
 
 // DeadLetter is a record that cannot be loaded. On the wire the message body

@@ -8,6 +8,8 @@ const (
 	CodeTooLarge      = "KINETIC_PAYLOAD_TOO_LARGE" // the payload exceeds the pipeline's max_record_bytes
 	CodeBadHeader     = "KINETIC_BAD_HEADER"        // a Kinetic header is malformed
 	CodeMaxDeliveries = "KINETIC_MAX_DELIVERIES"    // JetStream gave up redelivering (the worker never settled it)
+	CodeBadSubject    = "KINETIC_BAD_SUBJECT"       // the subject is not one of the pipeline's record subjects
+	CodeBadKey        = "KINETIC_BAD_KEY"           // a keyed subject whose key token is not the record's key
 )
 
 // DecodeError is input that cannot be decoded. Code is one of the codes above.

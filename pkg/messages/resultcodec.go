@@ -88,6 +88,9 @@ func appendOutcome(b []byte, o *RecordOutcome) []byte {
 		b = append(b, ']')
 	}
 	b = appendIntField(b, "delivery", int64(o.Delivery))
+	if o.Attempts != 0 {
+		b = appendIntField(b, "attempts", int64(o.Attempts))
+	}
 	return append(b, '}')
 }
 
@@ -186,7 +189,7 @@ func fastDecodeBatchResult(data []byte) (r BatchResult, ok bool) {
 
 // outcomeKeys numbers RecordOutcome's keys, to spot repeats.
 var outcomeKeys = map[string]uint16{"seq": 1, "stream_seq": 2, "key": 4, "status": 8, "id": 16, "created": 32,
-	"code": 64, "message": 128, "fields": 256, "delivery": 512}
+	"code": 64, "message": 128, "fields": 256, "delivery": 512, "attempts": 1024}
 
 func (p *objParser) outcome(o *RecordOutcome) bool {
 	var seen uint16
@@ -238,6 +241,8 @@ func (p *objParser) outcome(o *RecordOutcome) bool {
 			})
 		case "delivery":
 			return p.intTo(&o.Delivery)
+		case "attempts":
+			return p.intTo(&o.Attempts)
 		}
 		return false
 	})

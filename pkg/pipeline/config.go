@@ -31,33 +31,36 @@ type Config struct {
 // PipelineConfig is one pipeline of a pipelines file. LoadConfig has already
 // validated it and compiled its mapping.
 type PipelineConfig struct {
-	Name            string        // unique in the file; letters, digits, - and _
-	SObject         string        // sobject (required)
-	Mode            SyncMode      // mode (default insert)
-	ExternalIDField string        // external_id_field (required for upsert)
-	BatchSize       int           // batch_size (default 200)
-	StopOnError     bool          // stop_on_error (default false)
-	Concurrency     int           // concurrency (default 4)
-	API             API           // api: collections, bulk or auto (default auto)
-	BulkThreshold   int           // bulk_threshold (default 10000)
-	InsertNulls     bool          // insert_nulls (default false)
-	Mapping         []FieldSpec   // mapping, in file order; empty sends records as they are
-	Worker          WorkerOptions // worker: settings only the JetStream worker reads
+	Name            string   // unique in the file; letters, digits, - and _
+	SObject         string   // sobject (required)
+	Mode            SyncMode // mode (default insert)
+	ExternalIDField string   // external_id_field (required for upsert)
+	BatchSize       int      // batch_size (default 200)
+	StopOnError     bool     // stop_on_error (default false)
+	Concurrency     int      // concurrency (default 4)
+	API             API      // api: collections, bulk or auto (default auto)
+	BulkThreshold   int      // bulk_threshold (default 10000)
+	InsertNulls     bool     // insert_nulls (default false)
+	// Deletes (deletes, default false): the pipeline also takes deletes of
+	// its records, by the same key — by external id in an upsert pipeline,
+	// by Id in an update pipeline — published to <SObject>.delete subjects,
+	// and loads them in order with its own changes.
+	Deletes bool
+	Mapping []FieldSpec // mapping, in file order; empty sends records as they are
+	// Worker is the pipeline's `worker:` section as written, nil when it
+	// has none: settings of the JetStream worker, which decodes and checks
+	// them itself (internal/worker); use ErrAt for its messages.
+	Worker *yaml.Node
 
+	File   string // the file it was read from, for messages
 	mapper *FieldMapper
 	line   int
 }
 
-// WorkerOptions are a pipeline's settings for cmd/worker. Zero values take
-// the worker's defaults, which it derives from batch size and concurrency.
-type WorkerOptions struct {
-	Subject        string        // subject: the record subject (default <prefix>.records.<SObject>.<mode>)
-	Durable        string        // durable: consumer name (default kinetic_<name>)
-	MaxDeliver     int           // max_deliver: deliveries before a message is dead-lettered (default 8)
-	AckWait        time.Duration // ack_wait (default sized from batch size and retry budget)
-	MaxAckPending  int           // max_ack_pending (default sized from batch size and concurrency)
-	Linger         time.Duration // linger: longest wait to fill a batch (default 100ms)
-	MaxRecordBytes int           // max_record_bytes: larger payloads are dead-lettered (default 512 KiB)
+// ErrAt is an error about a node of the pipeline's file (its `worker:`
+// section, say), positioned as every config error: file:line: pipeline: …
+func (pc *PipelineConfig) ErrAt(n *yaml.Node, format string, args ...any) error {
+	return errAt(pc.File, n, pc.Name, format, args...)
 }
 
 // Mapper returns the compiled field mapper, nil when the pipeline has no mapping.
@@ -151,7 +154,7 @@ func parsePipeline(file string, n *yaml.Node) (*PipelineConfig, error) {
 	if n.Kind != yaml.MappingNode {
 		return nil, errAt(file, n, "", "each pipeline must be a mapping")
 	}
-	pc := &PipelineConfig{line: n.Line}
+	pc := &PipelineConfig{line: n.Line, File: file}
 	// The name first, so that every later message can name the pipeline.
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		if n.Content[i].Value == "name" {
@@ -197,8 +200,13 @@ func parsePipeline(file string, n *yaml.Node) (*PipelineConfig, error) {
 			pc.InsertNulls, err = scalarBool(v)
 		case "mapping":
 			mappingNode = v
+		case "deletes":
+			pc.Deletes, err = scalarBool(v)
 		case "worker":
-			err = parseWorker(v, &pc.Worker, fail)
+			if v.Kind != yaml.MappingNode {
+				return nil, fail(v, "worker: want a mapping")
+			}
+			pc.Worker = v
 		default:
 			return nil, fail(k, "unknown key %q", k.Value)
 		}
@@ -230,42 +238,10 @@ func parsePipeline(file string, n *yaml.Node) (*PipelineConfig, error) {
 		return nil, fail(n, "%v", err)
 	}
 	pc.Mode = opts.Mode
+	if pc.Deletes && pc.Mode != Upsert && pc.Mode != Update {
+		return nil, fail(n, "deletes: needs mode upsert (deletes by external id) or update (deletes by Id), not %s", pc.Mode)
+	}
 	return pc, nil
-}
-
-func parseWorker(v *yaml.Node, w *WorkerOptions, fail func(*yaml.Node, string, ...any) error) error {
-	if v.Kind != yaml.MappingNode {
-		return errors.New("want a mapping")
-	}
-	for i := 0; i+1 < len(v.Content); i += 2 {
-		k, val := v.Content[i], v.Content[i+1]
-		var err error
-		switch k.Value {
-		case "subject":
-			w.Subject, err = scalarString(val)
-		case "durable":
-			w.Durable, err = scalarString(val)
-		case "max_deliver":
-			w.MaxDeliver, err = scalarInt(val)
-			if err == nil && w.MaxDeliver < 1 {
-				err = errors.New("must be at least 1 (JetStream's unlimited default is never used)")
-			}
-		case "ack_wait":
-			w.AckWait, err = scalarDuration(val)
-		case "max_ack_pending":
-			w.MaxAckPending, err = scalarInt(val)
-		case "linger":
-			w.Linger, err = scalarDuration(val)
-		case "max_record_bytes":
-			w.MaxRecordBytes, err = scalarInt(val)
-		default:
-			return fail(k, "worker: unknown key %q", k.Value)
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %w", k.Value, err)
-		}
-	}
-	return nil
 }
 
 // parseMapping reads the mapping section: source → target name, or
@@ -346,17 +322,6 @@ func scalarBool(n *yaml.Node) (bool, error) {
 		return false, fmt.Errorf("want true or false, got %q", n.Value)
 	}
 	return b, nil
-}
-
-func scalarDuration(n *yaml.Node) (time.Duration, error) {
-	if n.Kind != yaml.ScalarNode {
-		return 0, errors.New("want a duration such as 30s")
-	}
-	d, err := time.ParseDuration(n.Value)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("want a duration such as 30s, got %q", n.Value)
-	}
-	return d, nil
 }
 
 // scalarValue decodes a YAML scalar into a JSON-like value.

@@ -6,7 +6,6 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 )
 
 const goodConfig = `
@@ -50,8 +49,9 @@ func TestParseConfig(t *testing.T) {
 	if acc.SObject != "Account" || acc.Mode != Upsert || acc.ExternalIDField != "External_Key__c" || acc.BatchSize != 200 {
 		t.Errorf("accounts = %+v", acc)
 	}
-	if acc.Worker.MaxDeliver != 6 || acc.Worker.AckWait != 45*time.Second || acc.Worker.Linger != 50*time.Millisecond {
-		t.Errorf("worker = %+v", acc.Worker)
+	// The worker: section is the worker's to decode (internal/worker).
+	if acc.Worker == nil || len(acc.Worker.Content) != 6 || acc.File != "pipelines.yaml" {
+		t.Errorf("worker section %+v, file %q", acc.Worker, acc.File)
 	}
 	wantTargets := []string{"External_Key__c", "Name", "Email", "AnnualRevenue", "Status__c", "Parent.External_Key__c", "Score__c"}
 	if got := acc.Mapper().Targets(); !reflect.DeepEqual(got, wantTargets) {
@@ -130,9 +130,8 @@ func TestConfigErrors(t *testing.T) {
 		{"unknown rule key", pipe("    sobject: Account\n    mapping:\n      s: { target: S__c, trasnform: lower }"), `f.yaml:5: pipeline "p1": mapping.s: unknown key "trasnform"`},
 		{"rule value list", pipe("    sobject: Account\n    mapping:\n      s: [S__c]"), "mapping.s: want a target field name or a mapping"},
 		{"invalid target", pipe("    sobject: Account\n    mapping:\n      s: Not A Field"), `mapping.s: target "Not A Field" is not a valid Salesforce field name`},
-		{"worker unknown key", pipe("    sobject: Account\n    worker:\n      maxdeliver: 3"), `worker: unknown key "maxdeliver"`},
-		{"worker max_deliver", pipe("    sobject: Account\n    worker:\n      max_deliver: 0"), "max_deliver: must be at least 1"},
-		{"worker duration", pipe("    sobject: Account\n    worker:\n      ack_wait: soon"), `ack_wait: want a duration such as 30s, got "soon"`},
+		{"worker not a mapping", pipe("    sobject: Account\n    worker: 3"), "worker: want a mapping"},
+		{"deletes on insert", pipe("    sobject: Account\n    deletes: true"), "deletes: needs mode upsert"},
 	}
 	for _, tc := range cases {
 		_, err := ParseConfig("f.yaml", []byte(tc.yaml))

@@ -410,11 +410,16 @@ func (d *dispatcher) fromPool(now time.Time, inputDone bool) *work {
 // nextWake is the next time waiting work becomes due: a queued call or a
 // pooled retry becoming ready, a ready retry reaching poolMaxWait, or the
 // oldest fresh write reaching its linger. Other changes come with an event.
+// A due time already past counts (dispatch runs at once), but not while
+// every call slot is busy: a finishing call wakes the dispatcher then.
 func (d *dispatcher) nextWake(now time.Time, inputDone bool) (time.Time, bool) {
+	if d.running >= d.l.cfg.Concurrency {
+		return time.Time{}, false
+	}
 	var next time.Time
 	found := false
 	consider := func(t time.Time) {
-		if t.After(now) && (!found || t.Before(next)) {
+		if !found || t.Before(next) {
 			next, found = t, true
 		}
 	}
@@ -422,7 +427,9 @@ func (d *dispatcher) nextWake(now time.Time, inputDone bool) (time.Time, bool) {
 		consider(w.readyAt)
 	}
 	for _, at := range d.poolAt {
-		consider(at)
+		if at.After(now) {
+			consider(at)
+		}
 		consider(at.Add(poolMaxWait))
 	}
 	if len(d.fresh) > 0 && !inputDone {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -279,26 +280,50 @@ func lookupFold(rec salesforce.Record, field string) (any, bool) {
 	return nil, false
 }
 
-// outcomeError turns a failed Outcome into a RecordError with a code: the
-// Salesforce status code, the API error code, or one of Kinetic's.
+// outcomeError turns a failed Outcome into a RecordError with a code
+// (ErrorCode).
 func outcomeError(idx int, rec map[string]any, out Outcome) *RecordError {
-	e := &RecordError{Index: idx, Record: rec, Attempts: out.Attempts, Message: out.Err.Error()}
+	code, msg, fields := ErrorCode(out.Err)
+	return &RecordError{Index: idx, Record: rec, Attempts: out.Attempts, Code: code, Message: msg, Fields: fields}
+}
+
+// ErrorCode is the one mapping from a loading error to the code, message
+// and fields a failed record is reported (and dead-lettered) with, shared
+// by Sync and the worker:
+//
+//	*salesforce.RecordError           its statusCode (REQUIRED_FIELD_MISSING, …)
+//	*salesforce.APIError with a code  its errorCode (JSON_PARSER_ERROR, …)
+//	*salesforce.APIError without      HTTP_<status> (a 503 with no body: HTTP_503)
+//	*salesforce.AuthError             AUTH_<error>, upper case (AUTH_INVALID_GRANT)
+//	context cancelled or expired      KINETIC_CANCELED
+//	anything else                     KINETIC_CALL_FAILED
+func ErrorCode(err error) (code, msg string, fields []string) {
 	var (
 		re   *salesforce.RecordError
 		api  *salesforce.APIError
 		auth *salesforce.AuthError
 	)
 	switch {
-	case errors.As(out.Err, &re):
-		e.Code, e.Message, e.Fields = re.StatusCode, re.Message, re.Fields
-	case errors.As(out.Err, &api) && api.Code != "":
-		e.Code, e.Message, e.Fields = api.Code, api.Message, api.Fields
-	case errors.As(out.Err, &auth):
-		e.Code = "AUTH_" + strings.ToUpper(auth.Code)
-	case errors.Is(out.Err, context.Canceled) || errors.Is(out.Err, context.DeadlineExceeded):
-		e.Code = CodeCanceled
-	default:
-		e.Code = CodeCallFailed
+	case err == nil:
+		return "", "", nil
+	case errors.As(err, &re):
+		return re.StatusCode, re.Message, re.Fields
+	case errors.As(err, &api) && api.Code != "":
+		return api.Code, api.Message, api.Fields
+	case errors.As(err, &api):
+		msg := api.Message
+		if msg == "" {
+			msg = err.Error()
+		}
+		return "HTTP_" + strconv.Itoa(api.HTTPStatus), msg, nil
+	case errors.As(err, &auth):
+		msg := auth.Description
+		if msg == "" {
+			msg = err.Error()
+		}
+		return "AUTH_" + strings.ToUpper(auth.Code), msg, nil
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return CodeCanceled, err.Error(), nil
 	}
-	return e
+	return CodeCallFailed, err.Error(), nil
 }

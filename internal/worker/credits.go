@@ -1,0 +1,87 @@
+package worker
+
+import (
+	"context"
+	"sync"
+)
+
+// credits bound what a pipeline holds on this replica: records fetched and
+// not settled yet, and their payload bytes (max_inflight,
+// max_inflight_bytes). A fetch reserves room first (acquire), the records
+// it brings take theirs (adjust), and a settled record gives its back
+// (release): memory stays flat however large the backlog and the records.
+type credits struct {
+	mu           sync.Mutex
+	maxN, maxB   int
+	usedN, usedB int
+	changed      chan struct{} // closed and replaced whenever room is given back
+	// avg is a running estimate of a record's size, to reserve bytes for
+	// a fetch in proportion to the records it asks for.
+	avg int
+}
+
+func newCredits(maxN, maxB int) *credits {
+	return &credits{maxN: maxN, maxB: maxB, changed: make(chan struct{}), avg: 4 << 10}
+}
+
+// acquire reserves room for a fetch of up to want records, needing at
+// least minBytes of byte room (the largest message the stream accepts, or
+// the fetch could never return it). It waits until there is room, or ctx
+// ends or stop closes (ok false).
+func (c *credits) acquire(ctx context.Context, stop <-chan struct{}, want, minBytes int) (n, bytes int, ok bool) {
+	for {
+		c.mu.Lock()
+		freeN, freeB := c.maxN-c.usedN, c.maxB-c.usedB
+		if freeN >= 1 && freeB >= minBytes {
+			n = min(want, freeN)
+			bytes = min(freeB, max(minBytes, n*2*c.avg))
+			c.usedN += n
+			c.usedB += bytes
+			c.mu.Unlock()
+			return n, bytes, true
+		}
+		ch := c.changed
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return 0, 0, false
+		case <-stop:
+			return 0, 0, false
+		}
+	}
+}
+
+// adjust turns a reservation into what the fetch brought: got records of
+// gotBytes in all.
+func (c *credits) adjust(n, bytes, got, gotBytes int) {
+	c.mu.Lock()
+	c.usedN += got - n
+	c.usedB += gotBytes - bytes
+	if got > 0 {
+		c.avg = (c.avg*7 + gotBytes/got) / 8
+	}
+	c.signal()
+	c.mu.Unlock()
+}
+
+// release gives back one settled record of size bytes.
+func (c *credits) release(size int) {
+	c.mu.Lock()
+	c.usedN--
+	c.usedB -= size
+	c.signal()
+	c.mu.Unlock()
+}
+
+func (c *credits) signal() {
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// inUse is how many records are held.
+func (c *credits) inUse() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.usedN
+}

@@ -1,0 +1,277 @@
+package worker
+
+import (
+	"context"
+	"hash/fnv"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Partitions of keyed records, and which replica loads each.
+//
+// The records stream puts a keyed record in partition
+// fnv32a(SObject+key) mod Partitions, and each partition of a pipeline has
+// its own consumer. The replicas running a pipeline share its partitions
+// out by rendezvous hashing over the live replicas of the workers bucket:
+// every replica computes the same owner for each partition from the same
+// member list, pulls the partitions it owns, and stops pulling (and
+// unpins) those it no longer owns when replicas come and go. Views differ
+// for a moment while the bucket changes; the server's pinning makes sure
+// that even then only one replica receives a partition's records.
+//
+// The fence. A partition's new owner may receive records while the
+// previous owner still holds earlier ones — it was killed, cut off, or is
+// finishing its last calls — and JetStream redelivers those only when
+// their AckWait runs out, after the newer ones. So whenever a replica
+// starts receiving a partition under a new pin (the Nats-Pin-Id of its
+// messages changes), it holds what it receives, heartbeating it, and lets
+// nothing into the loader until the consumer's ack-pending count is no more
+// than what it holds itself: then every earlier record of the partition is
+// either settled or in its hands, and it releases them in stream order.
+
+// ownership runs a pipeline's partition fetch loops on this replica.
+type ownership struct {
+	r     *runner
+	mu    sync.Mutex
+	loops map[int]*partLoop
+}
+
+func newOwnership(r *runner) *ownership {
+	return &ownership{r: r, loops: map[int]*partLoop{}}
+}
+
+// run keeps the loops in step with the partitions this replica owns until
+// ctx ends; wg tracks the loops.
+func (o *ownership) run(ctx context.Context, wg *sync.WaitGroup) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		o.rebalance(ctx, wg)
+		select {
+		case <-ctx.Done():
+			o.mu.Lock()
+			for _, pl := range o.loops {
+				pl.stop()
+			}
+			o.mu.Unlock()
+			return
+		case <-o.r.w.fleet.changed():
+		case <-t.C:
+		}
+	}
+}
+
+// rebalance starts loops for the partitions this replica owns now and
+// stops the others.
+func (o *ownership) rebalance(ctx context.Context, wg *sync.WaitGroup) {
+	members := o.r.w.fleet.serving(o.r.name)
+	want := map[int]bool{}
+	for p := range o.r.parts {
+		if owner(members, o.r.name, p) == o.r.w.cfg.ID {
+			want[p] = true
+		}
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for p, pl := range o.loops {
+		if !want[p] {
+			pl.stop()
+			delete(o.loops, p)
+			o.r.log.Info().Int("partition", p).Msg("partition handed over to another replica")
+		}
+	}
+	for p := range want {
+		if o.loops[p] != nil {
+			continue
+		}
+		pl := &partLoop{r: o.r, p: p, c: o.r.parts[p], done: make(chan struct{}), stopC: make(chan struct{}), bySeq: map[uint64]bool{}}
+		o.loops[p] = pl
+		wg.Go(func() {
+			defer close(pl.done)
+			o.r.fetchLoop(ctx, p, pl.c, pl)
+			pl.handOver(ctx)
+		})
+	}
+}
+
+// owner is the replica that owns partition p of a pipeline among members:
+// rendezvous hashing, so that a replica joining or leaving moves only the
+// partitions it gains or loses.
+func owner(members []string, pipeline string, p int) string {
+	var best string
+	var bestScore uint64
+	for _, m := range members {
+		h := fnv.New64a()
+		_, _ = h.Write([]byte(m))
+		_, _ = h.Write([]byte{0})
+		_, _ = h.Write([]byte(pipeline))
+		_, _ = h.Write([]byte{0})
+		_, _ = h.Write([]byte(strconv.Itoa(p)))
+		if s := h.Sum64(); best == "" || s > bestScore || (s == bestScore && m < best) {
+			best, bestScore = m, s
+		}
+	}
+	return best
+}
+
+// owned lists the partitions this replica pulls.
+func (o *ownership) owned() []int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out []int
+	for p := range o.loops {
+		out = append(out, p)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// fenced is every record held behind a fence, for heartbeats.
+func (o *ownership) fenced() []*entry {
+	o.mu.Lock()
+	loops := make([]*partLoop, 0, len(o.loops))
+	for _, pl := range o.loops {
+		loops = append(loops, pl)
+	}
+	o.mu.Unlock()
+	var out []*entry
+	for _, pl := range loops {
+		pl.mu.Lock()
+		out = append(out, pl.buffer...)
+		pl.mu.Unlock()
+	}
+	return out
+}
+
+// settled is told of every settled record of a partition.
+func (o *ownership) settled(e *entry) {
+	o.mu.Lock()
+	pl := o.loops[e.part]
+	o.mu.Unlock()
+	if pl != nil {
+		pl.forget(e.streamSeq())
+	}
+}
+
+// partLoop is this replica's hold on one partition.
+type partLoop struct {
+	r        *runner
+	p        int
+	c        jetstream.Consumer
+	stopC    chan struct{}
+	stopOnce sync.Once
+	done     chan struct{}
+
+	mu        sync.Mutex
+	pin       string          // the pin of the messages received last
+	fencedNow bool            // holding everything until the fence lifts
+	buffer    []*entry        // held behind the fence
+	bySeq     map[uint64]bool // records of the partition held, fetch to settle
+	checked   time.Time       // last fence check
+}
+
+func (pl *partLoop) stop() { pl.stopOnce.Do(func() { close(pl.stopC) }) }
+
+func (pl *partLoop) stopped() bool {
+	if pl == nil {
+		return false
+	}
+	select {
+	case <-pl.stopC:
+		return true
+	default:
+		return false
+	}
+}
+
+func (pl *partLoop) stopCh() <-chan struct{} {
+	if pl == nil {
+		return nil
+	}
+	return pl.stopC
+}
+
+func (pl *partLoop) forget(seq uint64) {
+	pl.mu.Lock()
+	delete(pl.bySeq, seq)
+	pl.mu.Unlock()
+}
+
+// fenceCheckEvery spaces the consumer-info requests of a fence.
+const fenceCheckEvery = 250 * time.Millisecond
+
+// admit takes in what a fetch of the partition brought (possibly nothing)
+// and returns what may go to the loader now: everything, unless a fence is
+// up (see the package comment above).
+func (pl *partLoop) admit(ctx context.Context, entries []*entry) []*entry {
+	pl.mu.Lock()
+	for _, e := range entries {
+		pl.bySeq[e.streamSeq()] = true
+	}
+	if len(entries) > 0 {
+		if pin := entries[0].msg.Headers().Get("Nats-Pin-Id"); pin != pl.pin {
+			pl.pin, pl.fencedNow = pin, true
+		}
+	}
+	if !pl.fencedNow {
+		pl.mu.Unlock()
+		return entries
+	}
+	pl.buffer = append(pl.buffer, entries...)
+	if time.Since(pl.checked) < fenceCheckEvery {
+		pl.mu.Unlock()
+		return nil
+	}
+	pl.checked = time.Now()
+	held := len(pl.bySeq)
+	pl.mu.Unlock()
+
+	info, err := pl.c.Info(ctx)
+	if err != nil {
+		pl.r.log.Debug().Err(err).Int("partition", pl.p).Msg("fence: consumer info failed; still holding")
+		return nil
+	}
+	if info.NumAckPending > held {
+		pl.r.log.Debug().Int("partition", pl.p).Int("ack_pending", info.NumAckPending).Int("held", held).
+			Msg("fence: earlier records of the partition are still held elsewhere; waiting")
+		return nil
+	}
+	pl.mu.Lock()
+	out := pl.buffer
+	pl.buffer, pl.fencedNow = nil, false
+	pl.mu.Unlock()
+	sort.SliceStable(out, func(i, j int) bool { return out[i].streamSeq() < out[j].streamSeq() })
+	if len(out) > 0 {
+		pl.r.log.Info().Int("partition", pl.p).Int("records", len(out)).Msg("partition taken over: every earlier record is settled or here; loading in order")
+	}
+	return out
+}
+
+// handOver ends this replica's hold: records behind a fence go back to
+// JetStream at once, and the pin is released so that the partition's new
+// owner receives it without waiting out the pin's TTL (its own fence waits
+// for the records this replica still finishes).
+func (pl *partLoop) handOver(ctx context.Context) {
+	pl.mu.Lock()
+	back := pl.buffer
+	pl.buffer = nil
+	pl.mu.Unlock()
+	for _, e := range back {
+		e.v = verdict{kind: vNak, status: "retrying", code: "KINETIC_HANDED_OVER", msg: "partition handed over before loading"}
+		pl.r.settle(e)
+		pl.r.release(e)
+	}
+	if pl.r.w.records == nil {
+		return
+	}
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := pl.r.w.records.UnpinConsumer(uctx, pl.r.partitionConsumer(pl.p), pinGroup); err != nil {
+		pl.r.log.Debug().Err(err).Int("partition", pl.p).Msg("unpin failed; the pin expires by itself")
+	}
+}
