@@ -32,6 +32,9 @@ const (
 	DefaultMaxCursors      = 10_000
 	DefaultCursorTTL       = 15 * time.Minute
 	DefaultMaxBulkJobBytes = 150 << 20
+	// DefaultBulkBatchSize is the number of records Salesforce puts in each
+	// internal batch of a Bulk API 2.0 ingest job.
+	DefaultBulkBatchSize = 10_000
 	// LoginURL and TestLoginURL are accepted JWT audiences by default.
 	LoginURL     = "https://login.salesforce.com"
 	TestLoginURL = "https://test.salesforce.com"
@@ -89,6 +92,11 @@ type Config struct {
 	// MaxBulkJobBytes bounds one Bulk API upload (after decompression).
 	// Default 150 MiB.
 	MaxBulkJobBytes int64
+	// BulkBatchSize is the number of rows of a Bulk API 2.0 ingest job
+	// that Salesforce processes as one internal batch ("Salesforce creates
+	// a separate batch for every 10,000 records in your job data"): the
+	// unit within which a duplicate key fails every copy. Default 10,000.
+	BulkBatchSize int
 }
 
 // withDefaults returns c with every unset field given its default.
@@ -140,6 +148,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxBulkJobBytes == 0 {
 		c.MaxBulkJobBytes = DefaultMaxBulkJobBytes
 	}
+	if c.BulkBatchSize == 0 {
+		c.BulkBatchSize = DefaultBulkBatchSize
+	}
 	return c
 }
 
@@ -173,6 +184,9 @@ func (c Config) validate() error {
 	}
 	if c.CursorTTL < 0 {
 		errs = append(errs, errors.New("sfsim: Config.CursorTTL is negative"))
+	}
+	if c.BulkBatchSize < 0 {
+		errs = append(errs, errors.New("sfsim: Config.BulkBatchSize is negative"))
 	}
 	if c.MaxBulkJobBytes < 0 {
 		errs = append(errs, errors.New("sfsim: Config.MaxBulkJobBytes is negative"))

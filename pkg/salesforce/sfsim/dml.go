@@ -36,6 +36,7 @@ type dmlOp struct {
 	ext        *fieldDef // upsert matching field
 	extKey     string
 	extShown   string // the external id value as given, for messages
+	idShown    string // the id as given (update, delete, Id upsert), for messages
 	updateOnly bool
 	sets       []fieldSet
 	err        *recErr
@@ -115,7 +116,7 @@ func (p *preparer) parentByExternal(rf *fieldDef, extName string, raw any, csv b
 	if !ef.externalID || v == nil {
 		return "", newRecErr(codeInvalidField, "Field name provided, "+ef.name+" is not an External ID or indexed field for "+pod.name, rf.relName+"."+ef.name)
 	}
-	key := indexKey(v)
+	key := indexKey(ef, v)
 	pst.mu.RLock()
 	var id string
 	n := 0
@@ -200,7 +201,7 @@ func (p *preparer) prepareJSON(op *dmlOp, rec []jsonField) {
 			if val == nil {
 				continue // reported below as a missing external id
 			}
-			op.extKey, op.extShown = indexKey(val), jsonShown(val)
+			op.extKey, op.extShown = indexKey(f, val), jsonShown(val)
 		}
 		op.sets = append(op.sets, fieldSet{f: f, v: val})
 	}
@@ -231,6 +232,64 @@ func (p *preparer) nestedReference(rf *fieldDef, nested map[string]any) (string,
 		return "", errCrossRef(rf.name)
 	}
 	return p.parentByExternal(rf, name, val, false)
+}
+
+// markDuplicates fails every op whose key occurs more than once among ops:
+// the external id of an upsert (compared as the field's index compares it),
+// or the record id of an update, delete or Id upsert. Salesforce checks the
+// records it processes together (one Collections call, one Bulk API batch)
+// before it writes any, and fails every copy with DUPLICATE_VALUE: none of
+// them is written, whether or not the key exists in the org
+// (docs/simulator.md, "Same key twice in one request"). Ops without a key
+// (inserts, records whose key could not be read) are left alone; a
+// duplicate's error replaces any other error of the record.
+func markDuplicates(ops []*dmlOp) {
+	if len(ops) < 2 {
+		return
+	}
+	keys := make([]string, len(ops))
+	count := make(map[string]int, len(ops))
+	for i, op := range ops {
+		k := dupKey(op)
+		if k == "" {
+			continue
+		}
+		keys[i] = k
+		count[k]++
+	}
+	if len(count) == len(ops) {
+		return
+	}
+	for i, op := range ops {
+		if keys[i] == "" || count[keys[i]] < 2 {
+			continue
+		}
+		if op.kind == opUpsert && op.ext.sys != sysID {
+			op.err = newRecErr(codeDuplicateValue, "Duplicate external id specified: "+shown(op.extShown), op.ext.name)
+		} else {
+			op.err = newRecErr(codeDuplicateValue, "Duplicate id specified: "+shown(op.idShown))
+		}
+	}
+}
+
+// dupKey is the key markDuplicates compares, "" when op has none.
+func dupKey(op *dmlOp) string {
+	switch op.kind {
+	case opUpsert:
+		if op.ext.sys != sysID {
+			if op.extKey == "" {
+				return ""
+			}
+			return "x" + op.extKey
+		}
+	case opUpdate, opDelete, opHardDelete:
+	default:
+		return ""
+	}
+	if op.id == "" {
+		return ""
+	}
+	return "i" + op.id
 }
 
 // lockedStores returns the distinct stores of ops in lock order.

@@ -29,17 +29,19 @@ type fieldDef struct {
 	required   bool
 	unique     bool
 	externalID bool
-	restricted bool
-	readOnly   bool
-	custom     bool
-	values     []string
-	valueSet   map[string]struct{}
-	refTo      string // canonical parent object name
-	relName    string
-	def        any // coerced default, nil when none
-	idx        int // index in record values; -1 for system and computed fields
-	sys        sysField
-	computed   bool // Contact.Name / Lead.Name: FirstName + " " + LastName
+	// caseSensitive makes unique and external-id matching exact.
+	caseSensitive bool
+	restricted    bool
+	readOnly      bool
+	custom        bool
+	values        []string
+	valueSet      map[string]struct{}
+	refTo         string // canonical parent object name
+	relName       string
+	def           any // coerced default, nil when none
+	idx           int // index in record values; -1 for system and computed fields
+	sys           sysField
+	computed      bool // Contact.Name / Lead.Name: FirstName + " " + LastName
 }
 
 // indexed reports whether the field has a value index.
@@ -218,7 +220,7 @@ func (c *compiledSchema) compileField(od *objectDef, sf Field) (*fieldDef, error
 		return nil, fmt.Errorf("invalid name")
 	}
 	f := &fieldDef{name: sf.Name, lower: strings.ToLower(sf.Name), label: sf.Label, typ: sf.Type,
-		length: sf.Length, required: sf.Required, unique: sf.Unique, externalID: sf.ExternalID,
+		length: sf.Length, required: sf.Required, unique: sf.Unique, externalID: sf.ExternalID, caseSensitive: sf.CaseSensitive,
 		restricted: sf.Restricted, readOnly: sf.ReadOnly, custom: strings.HasSuffix(strings.ToLower(sf.Name), "__c")}
 	if f.label == "" {
 		f.label = labelFor(sf.Name)
@@ -284,6 +286,13 @@ func (c *compiledSchema) compileField(od *objectDef, sf Field) (*fieldDef, error
 		case TypeString, TypeEmail, TypePhone, TypeInt, TypeDouble:
 		default:
 			return nil, fmt.Errorf("type %s cannot be unique or an external id", f.typ)
+		}
+	}
+	if f.caseSensitive {
+		switch f.typ {
+		case TypeString, TypeEmail, TypePhone:
+		default:
+			return nil, fmt.Errorf("case_sensitive is for string, email and phone fields")
 		}
 	}
 	if sf.Default != nil {

@@ -75,6 +75,11 @@ type Field struct {
 	// ExternalID makes the field usable for upserts and relationship
 	// references; it is indexed.
 	ExternalID bool `yaml:"external_id,omitempty" json:"external_id,omitempty"`
+	// CaseSensitive makes unique and external-id values compare exactly
+	// ("ABC" and "abc" are different keys); by default they compare
+	// case-insensitively, as Salesforce's "Unique" option does. It is
+	// describe's caseSensitive.
+	CaseSensitive bool `yaml:"case_sensitive,omitempty" json:"case_sensitive,omitempty"`
 	// Values are the picklist values; Restricted refuses any other value.
 	Values     []string `yaml:"values,omitempty" json:"values,omitempty"`
 	Restricted bool     `yaml:"restricted,omitempty" json:"restricted,omitempty"`

@@ -184,7 +184,7 @@ func (c *call) getByExternal(st *store, od *objectDef, field, value string) *api
 	}
 	st.mu.RLock()
 	defer st.mu.RUnlock()
-	matches := st.lookup(f, indexKey(v))
+	matches := st.lookup(f, indexKey(f, v))
 	switch len(matches) {
 	case 0:
 		return errNotFound()
@@ -304,7 +304,7 @@ func (c *call) upsertOne(st *store, od *objectDef, field, value string) *apiErro
 		if rerr != nil {
 			return errFromRec(http.StatusBadRequest, rerr)
 		}
-		op.extKey, op.extShown = indexKey(v), value
+		op.extKey, op.extShown = indexKey(ext, v), value
 		replaced := false
 		for i := range op.sets {
 			if op.sets[i].f == ext {
