@@ -236,7 +236,7 @@ func (p *preparer) prepareCSV(op *dmlOp, cols []csvColumn, row []string) {
 		}
 		f := col.f
 		if col.parentExt != "" {
-			if f.readOnly {
+			if !f.createable && !f.updateable {
 				op.err = errReadOnly(f)
 				return
 			}
@@ -252,7 +252,7 @@ func (p *preparer) prepareCSV(op *dmlOp, cols []csvColumn, row []string) {
 			op.sets = append(op.sets, fieldSet{f: f, v: id})
 			continue
 		}
-		if f.readOnly || f.computed {
+		if !f.createable && !f.updateable {
 			op.err = errReadOnly(f)
 			return
 		}
@@ -260,6 +260,9 @@ func (p *preparer) prepareCSV(op *dmlOp, cols []csvColumn, row []string) {
 		if !null {
 			var err *recErr
 			if val, err = coerceCSV(f, v); err != nil {
+				if err.code == codeInvalidTypeOnField {
+					err = bulkDeserializeErr(f, i, v)
+				}
 				op.err = err
 				return
 			}
@@ -339,13 +342,21 @@ func (j *bulkJob) unprocessedFromData() {
 	j.data = nil
 }
 
-// sfError renders a record error as sf__Error: CODE:message:fields.
+// sfError renders a record error as sf__Error: CODE:message:fields, each
+// field followed by a space, then "--" ("REQUIRED_FIELD_MISSING:Required
+// fields are missing: [LastName]:LastName --", "…:--" without fields).
 func sfError(e *recErr) string {
-	fields := "--"
-	if len(e.fields) > 0 {
-		fields = strings.Join(e.fields, ",")
+	var b strings.Builder
+	b.WriteString(e.code)
+	b.WriteByte(':')
+	b.WriteString(e.message)
+	b.WriteByte(':')
+	for _, f := range e.fields {
+		b.WriteString(f)
+		b.WriteByte(' ')
 	}
-	return e.code + ":" + e.message + ":" + fields
+	b.WriteString("--")
+	return b.String()
 }
 
 // process runs one job to completion (or abort).

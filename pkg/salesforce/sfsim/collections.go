@@ -16,6 +16,7 @@ const (
 type collectionBody struct {
 	AllOrNone bool
 	Records   []jsonRecord
+	data      []byte // the body as sent (inflated), for error positions
 }
 
 func errTooMany() *apiError {
@@ -36,6 +37,7 @@ func (c *call) decodeCollection() (*collectionBody, *apiError) {
 	if len(body.Records) > maxCollection {
 		return nil, errTooMany()
 	}
+	body.data = data
 	return &body, nil
 }
 
@@ -84,6 +86,17 @@ func (c *call) collectionsWrite(kind opKind) *apiError {
 	}
 	n := len(body.Records)
 	c.st.records, c.latRecs = int64(n), float64(n)
+	// The whole body is read before any record is written.
+	for _, jr := range body.Records {
+		if jr.null {
+			continue
+		}
+		if st, rerr := c.recordType(jr.fields); rerr == nil {
+			if aerr := checkRecord(st.def.Load(), jr.fields, body.data); aerr != nil {
+				return aerr
+			}
+		}
+	}
 	ops := make([]*dmlOp, n)
 	opsArr := make([]dmlOp, n)
 	p := &preparer{cat: c.cat}
@@ -162,6 +175,14 @@ func (c *call) collectionsUpsert(st *store, field string) *apiError {
 	updateOnly := c.r.URL.Query().Get("updateOnly") == "true"
 	n := len(body.Records)
 	c.st.records, c.latRecs = int64(n), float64(n)
+	// The whole body is read before any record is written.
+	for _, jr := range body.Records {
+		if !jr.null {
+			if aerr := checkRecord(od, jr.fields, body.data); aerr != nil {
+				return aerr
+			}
+		}
+	}
 	ops := make([]*dmlOp, n)
 	opsArr := make([]dmlOp, n)
 	p := &preparer{cat: c.cat}

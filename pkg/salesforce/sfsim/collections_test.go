@@ -87,9 +87,9 @@ func TestCollectionsAllOrNoneRollsBack(t *testing.T) {
 	// twice would fail both with DUPLICATE_VALUE.)
 	res = f.results(f.do("PATCH", "composite/sobjects", map[string]any{"allOrNone": true, "records": []any{
 		acct(map[string]any{"id": keep, "Name": "Changed", "External_Key__c": "MOVED"}),
-		acct(map[string]any{"id": f.create("Account", map[string]any{"Name": "Other"}), "Score__c": "bad"}),
+		acct(map[string]any{"id": f.create("Account", map[string]any{"Name": "Other"}), "BillingCity": strings.Repeat("c", 41)}),
 	}}))
-	if res[0].Errors[0].StatusCode != "ALL_OR_NONE_OPERATION_ROLLED_BACK" || res[1].Errors[0].StatusCode != "INVALID_TYPE_ON_FIELD_IN_RECORD" {
+	if res[0].Errors[0].StatusCode != "ALL_OR_NONE_OPERATION_ROLLED_BACK" || res[1].Errors[0].StatusCode != "STRING_TOO_LONG" {
 		t.Errorf("update: %+v", res)
 	}
 	r := f.do("GET", "sobjects/Account/External_Key__c/KEEP?fields=Name", nil).expect(t, http.StatusOK)

@@ -165,7 +165,7 @@ func (p *preparer) prepareJSON(op *dmlOp, rec []jsonField) {
 		}
 		if nested, isMap := v.(map[string]any); isMap {
 			if rf := od.byRel[strings.ToLower(k)]; rf != nil {
-				if rf.readOnly {
+				if !rf.createable && !rf.updateable {
 					op.err = errReadOnly(rf)
 					return
 				}
@@ -182,7 +182,7 @@ func (p *preparer) prepareJSON(op *dmlOp, rec []jsonField) {
 			op.err = errNoSuchColumn(k, od.name)
 			return
 		}
-		if f.readOnly || f.computed {
+		if !f.createable && !f.updateable {
 			op.err = errReadOnly(f)
 			return
 		}
@@ -434,7 +434,22 @@ func currentSets(od *objectDef, sets []fieldSet) []fieldSet {
 	return sets
 }
 
+// writable refuses a set of a field that cannot be written by this kind of
+// write (describe's createable for inserts, updateable for updates).
+func writable(sets []fieldSet, insert bool) *recErr {
+	for _, s := range sets {
+		if insert && !s.f.createable || !insert && !s.f.updateable {
+			return errReadOnly(s.f)
+		}
+	}
+	return nil
+}
+
 func (o *org) doInsert(op *dmlOp, od *objectDef, sets []fieldSet, now int64, keepUndo bool, undo *[]undoEntry) {
+	if err := writable(sets, true); err != nil {
+		op.err = err
+		return
+	}
 	r, err := op.st.insert(od, sets, now)
 	if err != nil {
 		op.err = err
@@ -447,6 +462,10 @@ func (o *org) doInsert(op *dmlOp, od *objectDef, sets []fieldSet, now int64, kee
 }
 
 func (o *org) updateRecord(op *dmlOp, od *objectDef, r *record, sets []fieldSet, now int64, keepUndo bool, undo *[]undoEntry) {
+	if err := writable(sets, false); err != nil {
+		op.err = err
+		return
+	}
 	var old []fieldVal
 	oldMod := r.modified
 	if keepUndo {

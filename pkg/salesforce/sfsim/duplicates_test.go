@@ -170,8 +170,8 @@ func TestBulkDuplicateKeysPerBatch(t *testing.T) {
 		t.Fatalf("job %+v", done)
 	}
 	rows := parseCSV(t, f.do("GET", "jobs/ingest/"+j.ID+"/failedResults/", nil).expect(t, http.StatusOK).body)
-	if len(rows) != 3 || rows[1][1] != "DUPLICATE_VALUE:Duplicate external id specified: D-1:External_Key__c" ||
-		rows[2][1] != "DUPLICATE_VALUE:Duplicate external id specified: d-1:External_Key__c" {
+	if len(rows) != 3 || rows[1][1] != "DUPLICATE_VALUE:Duplicate external id specified: D-1:External_Key__c --" ||
+		rows[2][1] != "DUPLICATE_VALUE:Duplicate external id specified: d-1:External_Key__c --" {
 		t.Errorf("failed rows %q", rows)
 	}
 	recs, _ := f.env.Server.Records("Account")

@@ -109,6 +109,9 @@ type apiError struct {
 	code    string
 	message string
 	fields  []string
+	// noFields leaves "fields" out, as Salesforce does for errors of its
+	// JSON reader (JSON_PARSER_ERROR, an unknown field).
+	noFields bool
 }
 
 func (e *apiError) Error() string { return e.code + ": " + e.message }
@@ -196,8 +199,10 @@ func appendErrorArray(b []byte, e *apiError) []byte {
 	b = jsontext.AppendStringHTML(b, e.message)
 	b = append(b, `,"errorCode":`...)
 	b = jsontext.AppendStringHTML(b, e.code)
-	b = append(b, `,"fields":`...)
-	b = appendStrings(b, e.fields)
+	if !e.noFields {
+		b = append(b, `,"fields":`...)
+		b = appendStrings(b, e.fields)
+	}
 	return append(b, "}]"...)
 }
 
