@@ -351,4 +351,3 @@ func (c *call) upsertOne(st *store, od *objectDef, field, value string) *apiErro
 	c.body.b = appendSaveResult(c.body.b, op, true)
 	return nil
 }
-
