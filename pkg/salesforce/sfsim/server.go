@@ -37,7 +37,6 @@ type Server struct {
 	startSchema *compiledSchema
 	log         zerolog.Logger
 	clock       func() time.Time
-	ownAudience bool
 
 	orgID    string
 	users    map[string]*userEntry
@@ -62,7 +61,6 @@ type Server struct {
 // New builds a simulator from cfg (defaults filled in, then validated) and
 // starts its bulk workers. Close stops them.
 func New(cfg Config) (*Server, error) {
-	ownAudience := len(cfg.Audiences) == 0
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -72,7 +70,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg: cfg, startSchema: schema, log: cfg.Logger, clock: cfg.Clock, ownAudience: ownAudience,
+		cfg: cfg, startSchema: schema, log: cfg.Logger, clock: cfg.Clock,
 		ids: newIDGen(), users: map[string]*userEntry{},
 		sessions: newSessions(cfg.SessionTTL), faults: newFaultState(cfg.Faults, cfg.Seed),
 		limits: newLimitState(cfg.DailyAPILimit, cfg.ConcurrentLimit), stats: newStatsState(),
