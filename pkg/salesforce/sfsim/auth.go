@@ -120,27 +120,42 @@ type tokenResponse struct {
 	IssuedAt    string `json:"issued_at"`
 }
 
-// handleToken serves POST /services/oauth2/token.
-func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) (int, string) {
-	writeJSON := func(status int, v any) (int, string) {
+// serveToken serves POST /services/oauth2/token and counts it in the stats
+// (before the answer is written).
+func (s *Server) serveToken(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	s.handleToken(w, r, func(status int, code string) {
+		cs := callStats{kind: "token", status: status, code: code}
+		s.stats.record(&cs)
+		s.logCall(r, &cs, start)
+	})
+}
+
+// handleToken answers a token request; record is called once, before the
+// answer is written.
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request, record func(status int, code string)) {
+	writeJSON := func(status int, v any) {
 		b, _ := json.Marshal(v)
+		code := ""
+		if te, ok := v.(*tokenError); ok {
+			code = te.Error
+		}
+		record(status, code)
 		h := w.Header()
 		h.Set("Content-Type", "application/json;charset=UTF-8")
 		h.Set("Cache-Control", "no-cache,must-revalidate,max-age=0,no-store,private")
 		w.WriteHeader(status)
 		_, _ = w.Write(b)
-		if te, ok := v.(*tokenError); ok {
-			return status, te.Error
-		}
-		return status, ""
 	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		return writeJSON(http.StatusMethodNotAllowed, &tokenError{Error: "invalid_request", Description: "must use HTTP POST"})
+		writeJSON(http.StatusMethodNotAllowed, &tokenError{Error: "invalid_request", Description: "must use HTTP POST"})
+		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxTokenBody)
 	if err := r.ParseForm(); err != nil {
-		return writeJSON(http.StatusBadRequest, &tokenError{Error: "invalid_request", Description: "invalid request body"})
+		writeJSON(http.StatusBadRequest, &tokenError{Error: "invalid_request", Description: "invalid request body"})
+		return
 	}
 	var (
 		u    *userEntry
@@ -155,7 +170,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) (int, strin
 		terr = &tokenError{Error: "unsupported_grant_type", Description: "grant type not supported"}
 	}
 	if terr != nil {
-		return writeJSON(http.StatusBadRequest, terr)
+		writeJSON(http.StatusBadRequest, terr)
+		return
 	}
 	now := s.clock()
 	token := s.orgID[:15] + "!" + strings.ReplaceAll(rand.Text()+rand.Text(), "=", "")
@@ -165,7 +181,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) (int, strin
 	mac := hmac.New(sha256.New, []byte(s.cfg.ClientSecret))
 	mac.Write([]byte(idURL + issued))
 	instance := s.cfg.InstanceURL
-	return writeJSON(http.StatusOK, &tokenResponse{
+	writeJSON(http.StatusOK, &tokenResponse{
 		AccessToken: token, Signature: base64.StdEncoding.EncodeToString(mac.Sum(nil)), Scope: "api",
 		InstanceURL: instance, ID: idURL, TokenType: "Bearer", IssuedAt: issued,
 	})
