@@ -366,8 +366,8 @@ func hex4(b []byte, at int) (rune, bool) {
 	return r, true
 }
 
-// decodeRecord reads a body that is one JSON object.
-func decodeRecord(data []byte) ([]jsonField, error) {
+// handDecodeRecord reads a body that is one JSON object.
+func handDecodeRecord(data []byte) ([]jsonField, error) {
 	d := newJSONDecoder(data)
 	fs, err := d.fields()
 	if err != nil {
@@ -378,7 +378,7 @@ func decodeRecord(data []byte) ([]jsonField, error) {
 
 // decodeCollection reads {"allOrNone":bool,"records":[…]}; other keys are
 // ignored, as Salesforce ignores them.
-func decodeCollectionBody(data []byte) (allOrNone bool, recs []jsonRecord, err error) {
+func handDecodeCollectionBody(data []byte) (allOrNone bool, recs []jsonRecord, err error) {
 	d := newJSONDecoder(data)
 	if err := d.expect('{'); err != nil {
 		return false, nil, err

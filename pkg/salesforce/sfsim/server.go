@@ -51,8 +51,11 @@ type Server struct {
 
 	dataCalls atomic.Int64 // for Faults.SessionExpiryEvery
 	bufs      bufferPool
-	mux       *http.ServeMux // top level: versions, token, admin, data
-	dataMux   *http.ServeMux // data calls, on "/{ver}/…" (routes.go)
+	// jsonDec reads JSON request bodies: encoding/json (the default) or the
+	// hand-written reader, for BenchmarkCollectionsUpsertDecoder.
+	jsonDec jsonDecoders
+	mux     *http.ServeMux // top level: versions, token, admin, data
+	dataMux *http.ServeMux // data calls, on "/{ver}/…" (routes.go)
 
 	closeOnce sync.Once
 	ctx       context.Context
@@ -90,6 +93,7 @@ func New(cfg Config) (*Server, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.bulk = newBulkManager(s, cfg.BulkWorkers)
 	s.mux, s.dataMux = s.routes()
+	s.jsonDec = jsonDecoders{record: decodeRecord, collection: decodeCollectionBody}
 	return s, nil
 }
 

@@ -70,8 +70,8 @@ func parseFieldList(od *objectDef, list []string) ([]*fieldDef, *apiError) {
 }
 
 // decodeObject decodes a JSON object body.
-func decodeObject(data []byte) ([]jsonField, *apiError) {
-	rec, err := decodeRecord(data)
+func (c *call) decodeObject(data []byte) ([]jsonField, *apiError) {
+	rec, err := c.s.jsonDec.record(data)
 	if err != nil {
 		return nil, newAPIError(http.StatusBadRequest, codeJSONParserError, err.Error())
 	}
@@ -96,7 +96,7 @@ func (c *call) createOne(st *store, od *objectDef) *apiError {
 	if aerr != nil {
 		return aerr
 	}
-	rec, aerr := decodeObject(data)
+	rec, aerr := c.decodeObject(data)
 	if aerr != nil {
 		return aerr
 	}
@@ -228,7 +228,7 @@ func (c *call) updateOne(st *store, od *objectDef, rawID string) *apiError {
 	if aerr != nil {
 		return aerr
 	}
-	rec, aerr := decodeObject(data)
+	rec, aerr := c.decodeObject(data)
 	if aerr != nil {
 		return aerr
 	}
@@ -290,7 +290,7 @@ func (c *call) upsertOne(st *store, od *objectDef, field, value string) *apiErro
 	if aerr != nil {
 		return aerr
 	}
-	rec, aerr := decodeObject(data)
+	rec, aerr := c.decodeObject(data)
 	if aerr != nil {
 		return aerr
 	}
