@@ -31,7 +31,7 @@ func (c *call) decodeCollection() (*collectionBody, *apiError) {
 	}
 	var body collectionBody
 	var err error
-	if body.AllOrNone, body.Records, err = c.s.jsonDec.collection(data); err != nil {
+	if body.AllOrNone, body.Records, err = decodeCollectionBody(data); err != nil {
 		return nil, newAPIError(http.StatusBadRequest, codeJSONParserError, err.Error())
 	}
 	if len(body.Records) > maxCollection {

@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// TestJSONDecoderMatchesEncodingJSON compares the record decoder with
-// encoding/json on valid and invalid documents.
+// TestJSONDecoderMatchesEncodingJSON compares the record reader (ordered
+// fields with offsets) with json.Unmarshal on valid and invalid documents.
 func TestJSONDecoderMatchesEncodingJSON(t *testing.T) {
 	t.Parallel()
 	docs := []string{
@@ -22,7 +22,7 @@ func TestJSONDecoderMatchesEncodingJSON(t *testing.T) {
 	for _, doc := range docs {
 		var want map[string]any
 		werr := json.Unmarshal([]byte(doc), &want)
-		got, gerr := handDecodeRecord([]byte(doc))
+		got, gerr := decodeRecord([]byte(doc))
 		if (werr == nil) != (gerr == nil) {
 			t.Errorf("%q: encoding/json error %v, ours %v", doc, werr, gerr)
 			continue
@@ -42,12 +42,12 @@ func TestJSONDecoderMatchesEncodingJSON(t *testing.T) {
 
 func TestDecodeCollectionBody(t *testing.T) {
 	t.Parallel()
-	aon, recs, err := handDecodeCollectionBody([]byte(`{"allOrNone":true,"other":{"x":[1]},"records":[{"Name":"a"},null,{"Name":"b","Name":"c"}]}`))
+	aon, recs, err := decodeCollectionBody([]byte(`{"allOrNone":true,"other":{"x":[1]},"records":[{"Name":"a"},null,{"Name":"b","Name":"c"}]}`))
 	if err != nil || !aon || len(recs) != 3 || !recs[1].null || recs[2].fields[1].val != "c" {
 		t.Fatalf("%v %v %+v", aon, err, recs)
 	}
 	for _, bad := range []string{`{"allOrNone":"yes","records":[]}`, `{"records":[1]}`, `{"records":{}}`, `{"records":[{}]`, `[]`} {
-		if _, _, err := handDecodeCollectionBody([]byte(bad)); err == nil {
+		if _, _, err := decodeCollectionBody([]byte(bad)); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}
@@ -56,7 +56,7 @@ func TestDecodeCollectionBody(t *testing.T) {
 	for i := 0; i < 100; i++ {
 		deep = append(deep, '[')
 	}
-	if _, err := handDecodeRecord(deep); err == nil {
+	if _, err := decodeRecord(deep); err == nil {
 		t.Error("deep nesting accepted")
 	}
 }

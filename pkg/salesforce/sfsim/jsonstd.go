@@ -8,14 +8,27 @@ import (
 	"strconv"
 )
 
-// Request bodies read with encoding/json's streaming Decoder: the fields of
+// Request bodies are read with encoding/json's streaming Decoder: the fields of
 // a record in document order (for the first error in document order) with
-// the byte offsets of their values (for JSON_PARSER_ERROR positions).
+// the byte offsets of their values (for JSON_PARSER_ERROR positions). A
+// hand-written reader was 5-10x faster per record but did not pay where it
+// matters, when calls wait on Salesforce's latency (docs/performance.md,
+// "Simulator decoder"), and was removed.
 
-// jsonDecoders are the body readers a Server uses.
-type jsonDecoders struct {
-	record     func([]byte) ([]jsonField, error)
-	collection func([]byte) (bool, []jsonRecord, error)
+// jsonField is one key and value of a record, in document order. Values are
+// nil, string, float64, bool, map[string]any or []any. start and end are the
+// byte offsets of the value in the body (end exclusive), for error positions
+// and the raw text of numbers.
+type jsonField struct {
+	key        string
+	val        any
+	start, end int
+}
+
+// jsonRecord is one element of a "records" array; null marks a JSON null.
+type jsonRecord struct {
+	fields []jsonField
+	null   bool
 }
 
 // stdDecoder reads one body.

@@ -51,9 +51,6 @@ type Server struct {
 
 	dataCalls atomic.Int64 // for Faults.SessionExpiryEvery
 	bufs      bufferPool
-	// jsonDec reads JSON request bodies: encoding/json (the default) or the
-	// hand-written reader, for BenchmarkCollectionsUpsertDecoder.
-	jsonDec jsonDecoders
 	mux     *http.ServeMux // top level: versions, token, admin, data
 	dataMux *http.ServeMux // data calls, on "/{ver}/…" (routes.go)
 
@@ -93,7 +90,6 @@ func New(cfg Config) (*Server, error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.bulk = newBulkManager(s, cfg.BulkWorkers)
 	s.mux, s.dataMux = s.routes()
-	s.jsonDec = jsonDecoders{record: decodeRecord, collection: decodeCollectionBody}
 	return s, nil
 }
 

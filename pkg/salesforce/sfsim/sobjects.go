@@ -71,7 +71,7 @@ func parseFieldList(od *objectDef, list []string) ([]*fieldDef, *apiError) {
 
 // decodeObject decodes a JSON object body.
 func (c *call) decodeObject(data []byte) ([]jsonField, *apiError) {
-	rec, err := c.s.jsonDec.record(data)
+	rec, err := decodeRecord(data)
 	if err != nil {
 		return nil, newAPIError(http.StatusBadRequest, codeJSONParserError, err.Error())
 	}
