@@ -69,12 +69,13 @@ func (l *listFlag) Set(v string) error {
 // options are the parsed command line.
 type options struct {
 	addr, schema, genKey, consumerKey, clientSecret, instanceURL string
-	adminToken                                                   string
+	adminToken, preset                                           string
 	publicKeys, users, audiences                                 listFlag
 	seed                                                         int64
 	faults                                                       sfsim.Faults
 	sessionTTL                                                   time.Duration
-	dailyLimit, concurrentLimit                                  int
+	dailyLimit, concurrentLimit, longRunningLimit                int
+	setFlags                                                     map[string]bool
 	logLevel, logFormat                                          string
 }
 
@@ -98,7 +99,10 @@ func parseFlags(args []string, stderr io.Writer, getenv func(string) string) (*o
 	fs.Var(&o.audiences, "audience", "accepted JWT aud `URL` (repeatable or comma list; default "+sfsim.LoginURL+", "+sfsim.TestLoginURL+" and the instance URL)")
 	fs.StringVar(&o.adminToken, "admin-token", "", "require \"Authorization: Bearer `token`\" on every admin API call but GET /__admin/healthz (default: none)")
 	fs.Int64Var(&o.seed, "seed", sfsim.DefaultSeed, "seed of every random choice")
+	fs.StringVar(&o.preset, "preset", "", "faults preset: realistic (log-normal latency, 5% UNABLE_TO_LOCK_ROW, 1% 503, Bulk queueing and processing time) or none; other fault flags change it")
 	fs.DurationVar(&o.faults.Latency, "latency", 0, "latency added to every data call")
+	fs.DurationVar(&o.faults.LatencyP50, "latency-p50", 0, "median of a log-normal latency per data call (with --latency-p99)")
+	fs.DurationVar(&o.faults.LatencyP99, "latency-p99", 0, "99th percentile of the log-normal latency per data call (with --latency-p50)")
 	fs.DurationVar(&o.faults.LatencyPerRecord, "latency-per-record", 0, "latency added per record of a data call")
 	fs.DurationVar(&o.faults.Jitter, "jitter", 0, "uniform ±jitter on the latency")
 	fs.Float64Var(&o.faults.Rate503, "rate-503", 0, "share of data calls answered 503 before doing anything")
@@ -106,8 +110,13 @@ func parseFlags(args []string, stderr io.Writer, getenv func(string) string) (*o
 	fs.Float64Var(&o.faults.LockRowRate, "lock-row-rate", 0, "share of records failing UNABLE_TO_LOCK_ROW")
 	fs.DurationVar(&o.sessionTTL, "session-ttl", sfsim.DefaultSessionTTL, "inactivity timeout of an access token")
 	fs.IntVar(&o.faults.SessionExpiryEvery, "session-expiry-every", 0, "expire every session after every N data calls (0: never)")
+	fs.DurationVar(&o.faults.BulkQueueDelay, "bulk-queue-delay", 0, "Bulk API: time a closed job waits in UploadComplete")
+	fs.DurationVar(&o.faults.BulkBatchOverhead, "bulk-batch-overhead", 0, "Bulk API: time per internal batch of 10,000 rows")
+	fs.DurationVar(&o.faults.BulkPerRecord, "bulk-per-record", 0, "Bulk API: time per row")
+	fs.IntVar(&o.faults.BulkParallelism, "bulk-parallelism", 0, "Bulk API: internal batches processed at once (default 1 when timing is on)")
 	fs.IntVar(&o.dailyLimit, "daily-limit", sfsim.DefaultDailyAPILimit, "daily API request limit")
 	fs.IntVar(&o.concurrentLimit, "concurrent-limit", 0, "concurrent data call limit (0: unlimited)")
+	fs.IntVar(&o.longRunningLimit, "long-running-limit", 0, fmt.Sprintf("concurrent long-running (≥20 s) request limit (0: off; Salesforce: %d, %d on Developer Edition)", sfsim.LongRunningLimitProduction, sfsim.LongRunningLimitDeveloper))
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug (one line per call), info, warn, error")
 	fs.StringVar(&o.logFormat, "log-format", "console", "log format: json or console")
 	fs.VisitAll(func(f *flag.Flag) {
@@ -134,6 +143,32 @@ func parseFlags(args []string, stderr io.Writer, getenv func(string) string) (*o
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
+	o.setFlags = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { o.setFlags[f.Name] = true })
+	if o.preset != "" {
+		base, err := sfsim.FaultsPreset(o.preset)
+		if err != nil {
+			return nil, fmt.Errorf("--preset: %w", err)
+		}
+		// The preset is the base; fault flags given explicitly change it.
+		for name, dst := range map[string]func(){
+			"latency": func() { base.Latency = o.faults.Latency }, "latency-p50": func() { base.LatencyP50 = o.faults.LatencyP50 },
+			"latency-p99": func() { base.LatencyP99 = o.faults.LatencyP99 }, "latency-per-record": func() { base.LatencyPerRecord = o.faults.LatencyPerRecord },
+			"jitter": func() { base.Jitter = o.faults.Jitter }, "rate-503": func() { base.Rate503 = o.faults.Rate503 },
+			"rate-503-after-commit": func() { base.Rate503AfterCommit = o.faults.Rate503AfterCommit },
+			"lock-row-rate":         func() { base.LockRowRate = o.faults.LockRowRate },
+			"session-expiry-every":  func() { base.SessionExpiryEvery = o.faults.SessionExpiryEvery },
+			"bulk-queue-delay":      func() { base.BulkQueueDelay = o.faults.BulkQueueDelay },
+			"bulk-batch-overhead":   func() { base.BulkBatchOverhead = o.faults.BulkBatchOverhead },
+			"bulk-per-record":       func() { base.BulkPerRecord = o.faults.BulkPerRecord },
+			"bulk-parallelism":      func() { base.BulkParallelism = o.faults.BulkParallelism },
+		} {
+			if o.setFlags[name] {
+				dst()
+			}
+		}
+		o.faults = base
+	}
 	if o.logFormat != "json" && o.logFormat != "console" {
 		return nil, fmt.Errorf("--log-format must be json or console, not %q", o.logFormat)
 	}
@@ -147,7 +182,8 @@ func (o *options) config(logger zerolog.Logger, instanceURL string) (sfsim.Confi
 		ConsumerKey: o.consumerKey, ClientSecret: o.clientSecret, InstanceURL: instanceURL, Seed: o.seed,
 		Audiences: o.audiences, AdminToken: o.adminToken,
 		Faults: o.faults, SessionTTL: o.sessionTTL, DailyAPILimit: o.dailyLimit, ConcurrentLimit: o.concurrentLimit,
-		Logger: logger,
+		LongRunningLimit: o.longRunningLimit,
+		Logger:           logger,
 	}
 	if o.schema != "" {
 		s, err := sfsim.LoadSchemaFile(o.schema)

@@ -281,3 +281,24 @@ func TestRunInstanceURLAudienceAndAdminToken(t *testing.T) {
 	}
 	http.DefaultClient.CloseIdleConnections()
 }
+
+func TestParseFlagsPresetAndModels(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"SFSIM_PRESET": "realistic", "SFSIM_LOCK_ROW_RATE": "0.2"}
+	o, err := parseFlags([]string{"--bulk-parallelism", "8", "--long-running-limit", "5"}, io.Discard, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sfsim.RealisticFaults()
+	want.LockRowRate, want.BulkParallelism = 0.2, 8
+	if o.faults != want || o.longRunningLimit != 5 {
+		t.Errorf("faults %+v, long-running %d; want %+v", o.faults, o.longRunningLimit, want)
+	}
+	o, err = parseFlags([]string{"--latency-p50", "100ms", "--latency-p99", "1s"}, io.Discard, func(string) string { return "" })
+	if err != nil || o.faults.LatencyP50 != 100*time.Millisecond || o.faults.LatencyP99 != time.Second || o.faults.LockRowRate != 0 {
+		t.Errorf("no preset: %+v %v", o.faults, err)
+	}
+	if _, err := parseFlags([]string{"--preset", "chaos"}, io.Discard, func(string) string { return "" }); err == nil {
+		t.Error("unknown preset accepted")
+	}
+}

@@ -110,6 +110,7 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		var in struct {
 			DailyAPILimit   *int   `json:"daily_api_limit"`
 			ConcurrentLimit *int   `json:"concurrent_limit"`
+			LongRunning     *int   `json:"long_running_limit"`
 			APIUsage        *int64 `json:"api_usage"`
 		}
 		if err := readAdminJSON(r, &in); err != nil {
@@ -122,6 +123,9 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		}
 		if in.ConcurrentLimit != nil {
 			l.ConcurrentLimit = *in.ConcurrentLimit
+		}
+		if in.LongRunning != nil {
+			l.LongRunningLimit = *in.LongRunning
 		}
 		err := s.SetLimits(l)
 		if err == nil && in.APIUsage != nil {

@@ -177,10 +177,11 @@ func (a *AdminClient) Limits(ctx context.Context) (Limits, error) {
 	return out, a.do(ctx, http.MethodGet, "limits", "", nil, &out)
 }
 
-// SetLimits replaces the daily and concurrent limits, leaving the API usage
+// SetLimits replaces the daily, concurrent and long-running limits, leaving the API usage
 // as it is (see SetAPIUsage).
 func (a *AdminClient) SetLimits(ctx context.Context, l Limits) error {
-	return a.putJSON(ctx, "limits", map[string]int{"daily_api_limit": l.DailyAPILimit, "concurrent_limit": l.ConcurrentLimit}, nil)
+	return a.putJSON(ctx, "limits", map[string]int{"daily_api_limit": l.DailyAPILimit,
+		"concurrent_limit": l.ConcurrentLimit, "long_running_limit": l.LongRunningLimit}, nil)
 }
 
 // SetAPIUsage sets N of api-usage=N/LIMIT.

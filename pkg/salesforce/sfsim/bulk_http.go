@@ -2,6 +2,7 @@ package sfsim
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -220,6 +221,8 @@ func (c *call) bulkSetState(j *bulkJob) *apiError {
 		j.state = stateUploadComplete
 		j.modstamp = c.s.clock().UnixMilli()
 		j.done = make(chan struct{})
+		j.ctx, j.cancel = context.WithCancel(c.s.ctx)
+		j.closedAt = c.s.clock()
 		j.mu.Unlock()
 		c.s.bulk.enqueue(j)
 	case stateAborted:
@@ -230,9 +233,12 @@ func (c *call) bulkSetState(j *bulkJob) *apiError {
 			j.mu.Unlock()
 			return errJob(http.StatusBadRequest, codeInvalidJobState, "Job is already in a final state: "+st)
 		}
-		// A running job stops after its current chunk; the result
-		// endpoints wait for that.
+		// A running job stops after its current chunk (at once while it
+		// waits on the timing model); the result endpoints wait for that.
 		j.abort = true
+		if j.cancel != nil {
+			j.cancel()
+		}
 		if j.state != stateInProgress {
 			j.unprocessedFromData() // nothing applied: every row is unprocessed
 		}
@@ -263,9 +269,7 @@ func (c *call) bulkDelete(j *bulkJob) *apiError {
 		m.order = slices.Delete(m.order, i, i+1)
 	}
 	m.mu.Unlock()
-	j.mu.Lock()
-	j.abort = true
-	j.mu.Unlock()
+	j.stop()
 	c.status = http.StatusNoContent
 	return nil
 }

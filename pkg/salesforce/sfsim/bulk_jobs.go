@@ -2,6 +2,7 @@ package sfsim
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"errors"
 	"io"
@@ -58,6 +59,11 @@ type bulkJob struct {
 	procMillis  int64
 	abort       bool
 	done        chan struct{} // closed when processing ends; nil before the job is queued
+	// ctx is cancelled when the job is aborted or deleted, so a job waiting
+	// on the Bulk timing model stops; closedAt is when it was closed.
+	ctx      context.Context
+	cancel   context.CancelFunc
+	closedAt time.Time
 	header      []string
 	success     []bulkResult
 	failures    []bulkResult
@@ -89,9 +95,7 @@ func newBulkManager(s *Server, workers int) *bulkManager {
 func (m *bulkManager) reset() {
 	m.mu.Lock()
 	for _, j := range m.order {
-		j.mu.Lock()
-		j.abort = true
-		j.mu.Unlock()
+		j.stop()
 	}
 	m.jobs = map[string]*bulkJob{}
 	m.order = nil
@@ -140,16 +144,33 @@ func (m *bulkManager) get(id string) *bulkJob {
 // process runs one job to completion (or abort).
 func (m *bulkManager) process(j *bulkJob) {
 	defer close(j.done)
+	defer j.cancel()
 	start := time.Now()
+	timing := m.s.faults.get()
+	timed := timing.bulkTimed()
+	if timed {
+		// Queueing: the job stays UploadComplete for BulkQueueDelay after
+		// it was closed.
+		if wait := timing.BulkQueueDelay - m.s.clock().Sub(j.closedAt); wait > 0 {
+			_ = m.s.cfg.Sleep(j.ctx, wait) // an abort is seen below
+		}
+	}
 	j.mu.Lock()
-	if j.state != stateUploadComplete || j.abort {
+	if j.state != stateUploadComplete || j.abort || j.ctx.Err() != nil {
 		j.mu.Unlock()
 		return
 	}
 	j.state = stateInProgress
-	j.modstamp = m.s.clock().UnixMilli()
+	inProgress := m.s.clock()
+	j.modstamp = inProgress.UnixMilli()
 	data, operation, delim, object, extName := j.data, j.operation, j.delimiter, j.object, j.extField
 	j.mu.Unlock()
+	// Batches run on at most BulkParallelism slots; slots[k] is when slot
+	// k is free (timing model only).
+	slots := make([]time.Time, max(timing.BulkParallelism, 1))
+	for k := range slots {
+		slots[k] = inProgress
+	}
 
 	fail := func(msg string) {
 		j.mu.Lock()
@@ -281,6 +302,22 @@ func (m *bulkManager) process(j *bulkJob) {
 			csvKey(op, cols, row)
 		}
 		markDuplicates(ops)
+		if timed {
+			// The batch takes the overhead plus the per-row time on the
+			// slot that frees first; its rows are applied when it ends.
+			k := 0
+			for i := range slots {
+				if slots[i].Before(slots[k]) {
+					k = i
+				}
+			}
+			slots[k] = slots[k].Add(timing.BulkBatchOverhead + time.Duration(len(rows))*timing.BulkPerRecord)
+			if wait := slots[k].Sub(m.s.clock()); wait > 0 && m.s.cfg.Sleep(j.ctx, wait) != nil {
+				aborted = true
+				unprocess(rows)
+				break
+			}
+		}
 		// Apply the batch in chunks of bulkChunk rows, each under one
 		// acquisition of the object locks; an abort stops between chunks.
 		for lo := 0; lo < len(ops); lo += bulkChunk {
@@ -307,6 +344,18 @@ func (m *bulkManager) process(j *bulkJob) {
 	j.mu.Unlock()
 	m.s.log.Info().Str("job", j.id).Str("sobject", object).Str("mode", operation).Str("state", state).
 		Int("processed", processed).Int("failed", failed).Msg("sfsim bulk job done")
+}
+
+// stop aborts a job's processing: it stops after its current chunk, or at
+// once while it waits on the Bulk timing model.
+func (j *bulkJob) stop() {
+	j.mu.Lock()
+	j.abort = true
+	cancel := j.cancel
+	j.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
 }
 
 func itoa(n int) string { return string(appendInt(nil, int64(n))) }

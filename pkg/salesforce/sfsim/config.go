@@ -1,6 +1,7 @@
 package sfsim
 
 import (
+	"context"
 	"crypto"
 	"crypto/rsa"
 	"errors"
@@ -34,6 +35,13 @@ const (
 	DefaultMaxCursors      = 10_000
 	DefaultCursorTTL       = 15 * time.Minute
 	DefaultMaxBulkJobBytes = 150 << 20
+	// DefaultLongRunningAfter is how long a request runs before Salesforce
+	// counts it as long-running.
+	DefaultLongRunningAfter = 20 * time.Second
+	// LongRunningLimitProduction and LongRunningLimitDeveloper are
+	// Salesforce's concurrent long-running request limits.
+	LongRunningLimitProduction = 25
+	LongRunningLimitDeveloper  = 5
 	// DefaultBulkBatchSize is the number of records Salesforce puts in each
 	// internal batch of a Bulk API 2.0 ingest job.
 	DefaultBulkBatchSize = 10_000
@@ -83,8 +91,20 @@ type Config struct {
 	// ConcurrentLimit bounds the data calls in flight; over it a call
 	// answers 403 REQUEST_LIMIT_EXCEEDED. Default 0: unlimited.
 	ConcurrentLimit int
+	// LongRunningLimit is the concurrent long-running request limit: when
+	// that many data calls have each run for LongRunningAfter, a new call
+	// answers 403 REQUEST_LIMIT_EXCEEDED. Default 0: off (Salesforce: 25,
+	// LongRunningLimitProduction; 5 on Developer Edition).
+	LongRunningLimit int
+	// LongRunningAfter is how long a call runs before it counts as
+	// long-running. Default 20s.
+	LongRunningAfter time.Duration
 	// Faults are injected into data calls. Default: none.
 	Faults Faults
+	// Sleep waits d or until ctx is done; the call latency and the Bulk API
+	// timing wait with it. Default: a timer. Tests with a fake Clock give a
+	// Sleep that returns when the fake clock has advanced by d.
+	Sleep func(ctx context.Context, d time.Duration) error
 	// Seed seeds every random choice (faults, jitter). Default 1 (0 means 1).
 	Seed int64
 	// Clock is the time source. Default time.Now.
@@ -150,6 +170,12 @@ func (c Config) withDefaults() Config {
 	if c.Clock == nil {
 		c.Clock = time.Now
 	}
+	if c.Sleep == nil {
+		c.Sleep = sleep
+	}
+	if c.LongRunningAfter == 0 {
+		c.LongRunningAfter = DefaultLongRunningAfter
+	}
 	if c.BulkWorkers == 0 {
 		c.BulkWorkers = DefaultBulkWorkers
 	}
@@ -189,6 +215,9 @@ func (c Config) validate() error {
 	}
 	if c.DailyAPILimit < 0 {
 		errs = append(errs, errors.New("sfsim: Config.DailyAPILimit is negative"))
+	}
+	if c.LongRunningLimit < 0 || c.LongRunningAfter < 0 {
+		errs = append(errs, errors.New("sfsim: Config.LongRunningLimit and Config.LongRunningAfter must not be negative"))
 	}
 	if c.ConcurrentLimit < 0 {
 		errs = append(errs, errors.New("sfsim: Config.ConcurrentLimit is negative"))

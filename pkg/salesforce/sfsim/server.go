@@ -75,7 +75,7 @@ func New(cfg Config) (*Server, error) {
 		cfg: cfg, startSchema: schema, log: cfg.Logger, clock: cfg.Clock,
 		ids: newIDGen(), users: map[string]*userEntry{},
 		sessions: newSessions(cfg.SessionTTL), faults: newFaultState(cfg.Faults, cfg.Seed),
-		limits: newLimitState(cfg.DailyAPILimit, cfg.ConcurrentLimit), stats: newStatsState(),
+		limits: newLimitState(cfg.DailyAPILimit, cfg.ConcurrentLimit, cfg.LongRunningLimit, cfg.LongRunningAfter), stats: newStatsState(),
 	}
 	s.orgID = makeID(prefixOrg, 1)
 	for i, u := range cfg.Users {
@@ -248,6 +248,12 @@ func (s *Server) serveData(w http.ResponseWriter, r *http.Request, fn func(c *ca
 		return
 	}
 	defer s.limits.release()
+	tok, ok := s.limits.admit(s.clock())
+	if !ok {
+		c.fail(newAPIError(http.StatusForbidden, codeRequestLimitExceeded, "ConcurrentRequests (Concurrent API Requests) Limit exceeded."))
+		return
+	}
+	defer s.limits.leave(tok)
 	if !s.limits.spend() {
 		c.fail(newAPIError(http.StatusForbidden, codeRequestLimitExceeded, "TotalRequests Limit exceeded."))
 		return
@@ -264,7 +270,7 @@ func (s *Server) serveData(w http.ResponseWriter, r *http.Request, fn func(c *ca
 		return
 	}
 	if d := s.faults.latency(faults, c.latRecs); d > 0 {
-		if sleep(r.Context(), d) != nil {
+		if s.cfg.Sleep(r.Context(), d) != nil {
 			c.st.status = 499 // client went away; nothing to write
 			return
 		}
