@@ -61,9 +61,9 @@ type bulkJob struct {
 	done        chan struct{} // closed when processing ends; nil before the job is queued
 	// ctx is cancelled when the job is aborted or deleted, so a job waiting
 	// on the Bulk timing model stops; closedAt is when it was closed.
-	ctx      context.Context
-	cancel   context.CancelFunc
-	closedAt time.Time
+	ctx         context.Context
+	cancel      context.CancelFunc
+	closedAt    time.Time
 	header      []string
 	success     []bulkResult
 	failures    []bulkResult

@@ -51,8 +51,8 @@ type Server struct {
 
 	dataCalls atomic.Int64 // for Faults.SessionExpiryEvery
 	bufs      bufferPool
-	mux     *http.ServeMux // top level: versions, token, admin, data
-	dataMux *http.ServeMux // data calls, on "/{ver}/…" (routes.go)
+	mux       *http.ServeMux // top level: versions, token, admin, data
+	dataMux   *http.ServeMux // data calls, on "/{ver}/…" (routes.go)
 
 	closeOnce sync.Once
 	ctx       context.Context
