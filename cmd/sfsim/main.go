@@ -69,11 +69,13 @@ func (l *listFlag) Set(v string) error {
 // options are the parsed command line.
 type options struct {
 	addr, schema, genKey, consumerKey, clientSecret, instanceURL string
-	publicKeys, users                                            listFlag
+	adminToken, preset                                           string
+	publicKeys, users, audiences                                 listFlag
 	seed                                                         int64
 	faults                                                       sfsim.Faults
 	sessionTTL                                                   time.Duration
-	dailyLimit, concurrentLimit                                  int
+	dailyLimit, concurrentLimit, longRunningLimit                int
+	setFlags                                                     map[string]bool
 	logLevel, logFormat                                          string
 }
 
@@ -93,9 +95,14 @@ func parseFlags(args []string, stderr io.Writer, getenv func(string) string) (*o
 	fs.StringVar(&o.consumerKey, "consumer-key", sfsim.DefaultConsumerKey, "connected app consumer key (JWT iss, password-flow client_id)")
 	fs.StringVar(&o.clientSecret, "client-secret", sfsim.DefaultClientSecret, "password-flow client_secret")
 	fs.Var(&o.users, "user", "user `name:password` (repeatable or comma list; default "+sfsim.DefaultUsername+":"+sfsim.DefaultPassword+")")
-	fs.StringVar(&o.instanceURL, "instance-url", "", "instance_url of token responses (default: the request's scheme and host)")
+	fs.StringVar(&o.instanceURL, "instance-url", "", "the simulator's own base `URL`: instance_url of token responses and an accepted JWT aud (default: http:// and the listen address, 127.0.0.1 for a wildcard host; never a request's Host header)")
+	fs.Var(&o.audiences, "audience", "accepted JWT aud `URL` (repeatable or comma list; default "+sfsim.LoginURL+", "+sfsim.TestLoginURL+" and the instance URL)")
+	fs.StringVar(&o.adminToken, "admin-token", "", "require \"Authorization: Bearer `token`\" on every admin API call but GET /__admin/healthz (default: none)")
 	fs.Int64Var(&o.seed, "seed", sfsim.DefaultSeed, "seed of every random choice")
+	fs.StringVar(&o.preset, "preset", "", "faults preset: realistic (log-normal latency, 5% UNABLE_TO_LOCK_ROW, 1% 503, Bulk queueing and processing time) or none; other fault flags change it")
 	fs.DurationVar(&o.faults.Latency, "latency", 0, "latency added to every data call")
+	fs.DurationVar(&o.faults.LatencyP50, "latency-p50", 0, "median of a log-normal latency per data call (with --latency-p99)")
+	fs.DurationVar(&o.faults.LatencyP99, "latency-p99", 0, "99th percentile of the log-normal latency per data call (with --latency-p50)")
 	fs.DurationVar(&o.faults.LatencyPerRecord, "latency-per-record", 0, "latency added per record of a data call")
 	fs.DurationVar(&o.faults.Jitter, "jitter", 0, "uniform ±jitter on the latency")
 	fs.Float64Var(&o.faults.Rate503, "rate-503", 0, "share of data calls answered 503 before doing anything")
@@ -103,8 +110,13 @@ func parseFlags(args []string, stderr io.Writer, getenv func(string) string) (*o
 	fs.Float64Var(&o.faults.LockRowRate, "lock-row-rate", 0, "share of records failing UNABLE_TO_LOCK_ROW")
 	fs.DurationVar(&o.sessionTTL, "session-ttl", sfsim.DefaultSessionTTL, "inactivity timeout of an access token")
 	fs.IntVar(&o.faults.SessionExpiryEvery, "session-expiry-every", 0, "expire every session after every N data calls (0: never)")
+	fs.DurationVar(&o.faults.BulkQueueDelay, "bulk-queue-delay", 0, "Bulk API: time a closed job waits in UploadComplete")
+	fs.DurationVar(&o.faults.BulkBatchOverhead, "bulk-batch-overhead", 0, "Bulk API: time per internal batch of 10,000 rows")
+	fs.DurationVar(&o.faults.BulkPerRecord, "bulk-per-record", 0, "Bulk API: time per row")
+	fs.IntVar(&o.faults.BulkParallelism, "bulk-parallelism", 0, "Bulk API: internal batches processed at once (default 1 when timing is on)")
 	fs.IntVar(&o.dailyLimit, "daily-limit", sfsim.DefaultDailyAPILimit, "daily API request limit")
 	fs.IntVar(&o.concurrentLimit, "concurrent-limit", 0, "concurrent data call limit (0: unlimited)")
+	fs.IntVar(&o.longRunningLimit, "long-running-limit", 0, fmt.Sprintf("concurrent long-running (≥20 s) request limit (0: off; Salesforce: %d, %d on Developer Edition)", sfsim.LongRunningLimitProduction, sfsim.LongRunningLimitDeveloper))
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug (one line per call), info, warn, error")
 	fs.StringVar(&o.logFormat, "log-format", "console", "log format: json or console")
 	fs.VisitAll(func(f *flag.Flag) {
@@ -131,6 +143,32 @@ func parseFlags(args []string, stderr io.Writer, getenv func(string) string) (*o
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
+	o.setFlags = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { o.setFlags[f.Name] = true })
+	if o.preset != "" {
+		base, err := sfsim.FaultsPreset(o.preset)
+		if err != nil {
+			return nil, fmt.Errorf("--preset: %w", err)
+		}
+		// The preset is the base; fault flags given explicitly change it.
+		for name, dst := range map[string]func(){
+			"latency": func() { base.Latency = o.faults.Latency }, "latency-p50": func() { base.LatencyP50 = o.faults.LatencyP50 },
+			"latency-p99": func() { base.LatencyP99 = o.faults.LatencyP99 }, "latency-per-record": func() { base.LatencyPerRecord = o.faults.LatencyPerRecord },
+			"jitter": func() { base.Jitter = o.faults.Jitter }, "rate-503": func() { base.Rate503 = o.faults.Rate503 },
+			"rate-503-after-commit": func() { base.Rate503AfterCommit = o.faults.Rate503AfterCommit },
+			"lock-row-rate":         func() { base.LockRowRate = o.faults.LockRowRate },
+			"session-expiry-every":  func() { base.SessionExpiryEvery = o.faults.SessionExpiryEvery },
+			"bulk-queue-delay":      func() { base.BulkQueueDelay = o.faults.BulkQueueDelay },
+			"bulk-batch-overhead":   func() { base.BulkBatchOverhead = o.faults.BulkBatchOverhead },
+			"bulk-per-record":       func() { base.BulkPerRecord = o.faults.BulkPerRecord },
+			"bulk-parallelism":      func() { base.BulkParallelism = o.faults.BulkParallelism },
+		} {
+			if o.setFlags[name] {
+				dst()
+			}
+		}
+		o.faults = base
+	}
 	if o.logFormat != "json" && o.logFormat != "console" {
 		return nil, fmt.Errorf("--log-format must be json or console, not %q", o.logFormat)
 	}
@@ -139,11 +177,13 @@ func parseFlags(args []string, stderr io.Writer, getenv func(string) string) (*o
 
 // config builds the simulator Config from the options; it returns the lines
 // describing the trusted keys.
-func (o *options) config(logger zerolog.Logger) (sfsim.Config, []string, error) {
+func (o *options) config(logger zerolog.Logger, instanceURL string) (sfsim.Config, []string, error) {
 	cfg := sfsim.Config{
-		ConsumerKey: o.consumerKey, ClientSecret: o.clientSecret, InstanceURL: o.instanceURL, Seed: o.seed,
+		ConsumerKey: o.consumerKey, ClientSecret: o.clientSecret, InstanceURL: instanceURL, Seed: o.seed,
+		Audiences: o.audiences, AdminToken: o.adminToken,
 		Faults: o.faults, SessionTTL: o.sessionTTL, DailyAPILimit: o.dailyLimit, ConcurrentLimit: o.concurrentLimit,
-		Logger: logger,
+		LongRunningLimit: o.longRunningLimit,
+		Logger:           logger,
 	}
 	if o.schema != "" {
 		s, err := sfsim.LoadSchemaFile(o.schema)
@@ -230,7 +270,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg, keyLines, err := o.config(logger)
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	// The instance URL comes from the configuration, never from a
+	// request's Host header: --instance-url, else the listen address.
+	base := strings.TrimSuffix(o.instanceURL, "/")
+	if base == "" {
+		base = "http://" + displayAddr(ln.Addr().String())
+	}
+	cfg, keyLines, err := o.config(logger, base)
 	if err != nil {
 		return err
 	}
@@ -239,12 +290,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer sim.Close()
-	ln, err := net.Listen("tcp", o.addr)
-	if err != nil {
-		return err
-	}
 	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 30 * time.Second}
-	base := "http://" + displayAddr(ln.Addr().String())
 	printBanner(stdout, base, cfg, keyLines)
 	fmt.Fprintf(stdout, "sfsim listening on %s\n", ln.Addr())
 	logger.Info().Str("addr", ln.Addr().String()).Msg("sfsim listening")
@@ -295,7 +341,11 @@ func printBanner(w io.Writer, base string, cfg sfsim.Config, keyLines []string) 
 	fmt.Fprintf(w, "  base URL:      %s (instance URL and login URL)\n", base)
 	fmt.Fprintf(w, "  token URL:     %s\n", token)
 	fmt.Fprintf(w, "  REST API:      %s/services/data/v%d.0/\n", base, sfsim.MaxAPIVersion)
-	fmt.Fprintf(w, "  admin API:     %s/__admin/ (healthz, reset, count, records, stats, faults, limits, schema)\n", base)
+	admin := "no token"
+	if cfg.AdminToken != "" {
+		admin = "needs Authorization: Bearer <admin token>"
+	}
+	fmt.Fprintf(w, "  admin API:     %s/__admin/ (healthz, reset, count, records, stats, faults, limits, schema; writes need Content-Type: application/json; %s)\n", base, admin)
 	fmt.Fprintf(w, "  consumer key:  %s\n", consumer)
 	fmt.Fprintf(w, "  users:         %s\n", strings.Join(users, ", "))
 	for _, l := range keyLines {
@@ -305,7 +355,11 @@ func printBanner(w io.Writer, base string, cfg sfsim.Config, keyLines []string) 
 		fmt.Fprintf(w, "  JWT flow:      off (no --public-key or --gen-key)\n")
 	}
 	fmt.Fprintf(w, "\nJWT bearer flow: sign these claims with RS256 (exp = now + a few minutes, number or string):\n")
-	fmt.Fprintf(w, "  {\"iss\":%q,\"sub\":%q,\"aud\":%q,\"exp\":<unix seconds>}\n", consumer, users[0], sfsim.LoginURL)
+	aud := sfsim.LoginURL
+	if len(cfg.Audiences) > 0 {
+		aud = cfg.Audiences[0]
+	}
+	fmt.Fprintf(w, "  {\"iss\":%q,\"sub\":%q,\"aud\":%q,\"exp\":<unix seconds, at most 3 minutes ahead>}\n", consumer, users[0], aud)
 	fmt.Fprintf(w, "  curl -s %s -d grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer -d assertion=$JWT\n", token)
 	fmt.Fprintf(w, "Password flow (password followed by the security token, if any):\n")
 	fmt.Fprintf(w, "  curl -s %s -d grant_type=password -d client_id=%s -d client_secret=<client secret> -d username=%s -d password=<password>\n",

@@ -130,9 +130,9 @@ func TestBulkLifecycle(t *testing.T) {
 		t.Fatalf("failed rows %q", rows)
 	}
 	wantErr := []string{
-		"INVALID_TYPE_ON_FIELD_IN_RECORD:Score: value not of required type: abc:Score__c",
-		"INVALID_CROSS_REFERENCE_KEY:Foreign key external ID: NOPE not found for field External_Key__c in entity Account:ParentId",
-		"MISSING_ARGUMENT:External_Key__c not specified:External_Key__c",
+		"INVALID_FIELD:Failed to deserialize field at col 3. Due to, 'abc' is not a valid value for the type xsd:double:Score__c --",
+		"INVALID_CROSS_REFERENCE_KEY:Foreign key external ID: NOPE not found for field External_Key__c in entity Account:ParentId --",
+		"MISSING_ARGUMENT:External_Key__c not specified:External_Key__c --",
 	}
 	for i, w := range wantErr {
 		if rows[i+1][1] != w || rows[i+1][0] != "" {
@@ -221,7 +221,7 @@ func TestBulkInsertDeleteGzipUpload(t *testing.T) {
 		t.Errorf("update job %+v", done)
 	}
 	r = f.do("GET", "jobs/ingest/"+u.ID+"/failedResults/", nil).expect(t, http.StatusOK)
-	if rows := parseCSV(t, r.body); len(rows) != 2 || rows[1][1] != "MISSING_ARGUMENT:Id not specified in an update call:Id" {
+	if rows := parseCSV(t, r.body); len(rows) != 2 || rows[1][1] != "MISSING_ARGUMENT:Id not specified in an update call:Id --" {
 		t.Errorf("update failures %q", rows)
 	}
 	recs, _ = f.env.Server.Records("Contact")
@@ -362,5 +362,46 @@ func TestBulkAbortInProgress(t *testing.T) {
 	}
 	if n, _ := f.env.Server.Count("Account"); n.Live != 200 {
 		t.Errorf("%d accounts", n.Live)
+	}
+}
+
+// TestBulkResultCSVBytes pins the result CSVs byte for byte: sf__ columns
+// and values always quoted, header names quoted only when they must be, the
+// job's delimiter and line ending.
+func TestBulkResultCSVBytes(t *testing.T) {
+	t.Parallel()
+	f := setup(t, Config{})
+	j := f.createJob(map[string]any{"object": "Account", "operation": "insert", "columnDelimiter": "PIPE", "lineEnding": "CRLF"})
+	data := "Name|Description\r\n\"a|b\"|\"say \"\"hi\"\"\r\nbye\"\r\n|no name\r\n"
+	f.do("PUT", "jobs/ingest/"+j.ID+"/batches", []byte(data)).expect(t, http.StatusCreated)
+	f.closeJob(j.ID).expect(t, http.StatusOK)
+	f.waitJob(j.ID, "JobComplete")
+	recs, _ := f.env.Server.Records("Account")
+	if len(recs) != 1 {
+		t.Fatalf("records %v", recs)
+	}
+	got := string(f.do("GET", "jobs/ingest/"+j.ID+"/successfulResults/", nil).expect(t, http.StatusOK).body)
+	// (encoding/csv's Reader turns the \r\n inside the quoted value into \n.)
+	want := "\"sf__Id\"|\"sf__Created\"|Name|Description\r\n\"" + recs[0]["Id"].(string) + "\"|\"true\"|\"a|b\"|\"say \"\"hi\"\"\nbye\"\r\n"
+	if got != want {
+		t.Errorf("successfulResults\n%q\nwant\n%q", got, want)
+	}
+	got = string(f.do("GET", "jobs/ingest/"+j.ID+"/failedResults/", nil).expect(t, http.StatusOK).body)
+	want = "\"sf__Id\"|\"sf__Error\"|Name|Description\r\n\"\"|\"REQUIRED_FIELD_MISSING:Required fields are missing: [Name]:Name --\"|\"\"|\"no name\"\r\n"
+	if got != want {
+		t.Errorf("failedResults\n%q\nwant\n%q", got, want)
+	}
+	got = string(f.do("GET", "jobs/ingest/"+j.ID+"/unprocessedrecords/", nil).expect(t, http.StatusOK).body)
+	if got != "Name|Description\r\n" {
+		t.Errorf("unprocessedrecords %q", got)
+	}
+	// A header name that needs quoting is quoted (the job fails on it).
+	j = f.createJob(map[string]any{"object": "Account", "operation": "insert"})
+	f.do("PUT", "jobs/ingest/"+j.ID+"/batches", []byte("Name,\"Odd, \"\"name\"\"\"\nx,y\n")).expect(t, http.StatusCreated)
+	f.closeJob(j.ID).expect(t, http.StatusOK)
+	f.waitJob(j.ID, "Failed")
+	got = string(f.do("GET", "jobs/ingest/"+j.ID+"/unprocessedrecords/", nil).expect(t, http.StatusOK).body)
+	if want := "Name,\"Odd, \"\"name\"\"\"\n\"x\",\"y\"\n"; got != want {
+		t.Errorf("unprocessed with an odd header\n%q\nwant\n%q", got, want)
 	}
 }

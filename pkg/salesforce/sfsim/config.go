@@ -1,10 +1,13 @@
 package sfsim
 
 import (
+	"context"
 	"crypto"
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -32,9 +35,22 @@ const (
 	DefaultMaxCursors      = 10_000
 	DefaultCursorTTL       = 15 * time.Minute
 	DefaultMaxBulkJobBytes = 150 << 20
+	// DefaultLongRunningAfter is how long a request runs before Salesforce
+	// counts it as long-running.
+	DefaultLongRunningAfter = 20 * time.Second
+	// LongRunningLimitProduction and LongRunningLimitDeveloper are
+	// Salesforce's concurrent long-running request limits.
+	LongRunningLimitProduction = 25
+	LongRunningLimitDeveloper  = 5
+	// DefaultBulkBatchSize is the number of records Salesforce puts in each
+	// internal batch of a Bulk API 2.0 ingest job.
+	DefaultBulkBatchSize = 10_000
 	// LoginURL and TestLoginURL are accepted JWT audiences by default.
 	LoginURL     = "https://login.salesforce.com"
 	TestLoginURL = "https://test.salesforce.com"
+	// DefaultInstanceURL is the instance URL of a simulator whose
+	// Config.InstanceURL is empty: cmd/sfsim's default address.
+	DefaultInstanceURL = "http://127.0.0.1:7080"
 )
 
 // Config configures a simulator. The zero value is usable: every field states
@@ -55,12 +71,18 @@ type Config struct {
 	// none, and the JWT flow answers invalid_grant.
 	PublicKeys []crypto.PublicKey
 	// Audiences are the accepted JWT aud values. Default: LoginURL,
-	// TestLoginURL and the simulator's own base URL (scheme and host of the
-	// token request, and InstanceURL when set).
+	// TestLoginURL and InstanceURL. A request's Host header is never
+	// trusted for it.
 	Audiences []string
-	// InstanceURL is the instance_url of token responses. Default: the
-	// scheme and host of the token request.
+	// InstanceURL is the simulator's own base URL (scheme and host): the
+	// instance_url of token responses and a default audience. It is never
+	// taken from a request's Host header. Default DefaultInstanceURL
+	// (http://127.0.0.1:7080); StartTest sets its server's URL.
 	InstanceURL string
+	// AdminToken, when set, makes every admin API call (except GET
+	// /__admin/healthz) require "Authorization: Bearer <AdminToken>".
+	// Default: none.
+	AdminToken string
 	// SessionTTL is the inactivity timeout of an access token. Default 2h.
 	SessionTTL time.Duration
 	// DailyAPILimit is the LIMIT of api-usage=N/LIMIT; once N reaches it,
@@ -69,8 +91,20 @@ type Config struct {
 	// ConcurrentLimit bounds the data calls in flight; over it a call
 	// answers 403 REQUEST_LIMIT_EXCEEDED. Default 0: unlimited.
 	ConcurrentLimit int
+	// LongRunningLimit is the concurrent long-running request limit: when
+	// that many data calls have each run for LongRunningAfter, a new call
+	// answers 403 REQUEST_LIMIT_EXCEEDED. Default 0: off (Salesforce: 25,
+	// LongRunningLimitProduction; 5 on Developer Edition).
+	LongRunningLimit int
+	// LongRunningAfter is how long a call runs before it counts as
+	// long-running. Default 20s.
+	LongRunningAfter time.Duration
 	// Faults are injected into data calls. Default: none.
 	Faults Faults
+	// Sleep waits d or until ctx is done; the call latency and the Bulk API
+	// timing wait with it. Default: a timer. Tests with a fake Clock give a
+	// Sleep that returns when the fake clock has advanced by d.
+	Sleep func(ctx context.Context, d time.Duration) error
 	// Seed seeds every random choice (faults, jitter). Default 1 (0 means 1).
 	Seed int64
 	// Clock is the time source. Default time.Now.
@@ -89,6 +123,11 @@ type Config struct {
 	// MaxBulkJobBytes bounds one Bulk API upload (after decompression).
 	// Default 150 MiB.
 	MaxBulkJobBytes int64
+	// BulkBatchSize is the number of rows of a Bulk API 2.0 ingest job
+	// that Salesforce processes as one internal batch ("Salesforce creates
+	// a separate batch for every 10,000 records in your job data"): the
+	// unit within which a duplicate key fails every copy. Default 10,000.
+	BulkBatchSize int
 }
 
 // withDefaults returns c with every unset field given its default.
@@ -110,11 +149,14 @@ func (c Config) withDefaults() Config {
 		c.Users = append([]User(nil), c.Users...)
 	}
 	c.PublicKeys = append([]crypto.PublicKey(nil), c.PublicKeys...)
+	if c.InstanceURL == "" {
+		c.InstanceURL = DefaultInstanceURL
+	}
+	c.InstanceURL = strings.TrimSuffix(c.InstanceURL, "/")
 	if len(c.Audiences) == 0 {
-		c.Audiences = []string{LoginURL, TestLoginURL}
-		if c.InstanceURL != "" {
-			c.Audiences = append(c.Audiences, c.InstanceURL)
-		}
+		c.Audiences = []string{LoginURL, TestLoginURL, c.InstanceURL}
+	} else {
+		c.Audiences = append([]string(nil), c.Audiences...)
 	}
 	if c.SessionTTL == 0 {
 		c.SessionTTL = DefaultSessionTTL
@@ -128,6 +170,12 @@ func (c Config) withDefaults() Config {
 	if c.Clock == nil {
 		c.Clock = time.Now
 	}
+	if c.Sleep == nil {
+		c.Sleep = sleep
+	}
+	if c.LongRunningAfter == 0 {
+		c.LongRunningAfter = DefaultLongRunningAfter
+	}
 	if c.BulkWorkers == 0 {
 		c.BulkWorkers = DefaultBulkWorkers
 	}
@@ -139,6 +187,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxBulkJobBytes == 0 {
 		c.MaxBulkJobBytes = DefaultMaxBulkJobBytes
+	}
+	if c.BulkBatchSize == 0 {
+		c.BulkBatchSize = DefaultBulkBatchSize
 	}
 	return c
 }
@@ -156,11 +207,17 @@ func (c Config) validate() error {
 			errs = append(errs, fmt.Errorf("sfsim: Config.PublicKeys[%d] is %T, want *rsa.PublicKey (Salesforce signs with RS256 only)", i, k))
 		}
 	}
+	if u, err := url.Parse(c.InstanceURL); err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || u.Path != "" {
+		errs = append(errs, fmt.Errorf("sfsim: Config.InstanceURL %q is not a scheme://host[:port] URL", c.InstanceURL))
+	}
 	if c.SessionTTL < 0 {
 		errs = append(errs, errors.New("sfsim: Config.SessionTTL is negative"))
 	}
 	if c.DailyAPILimit < 0 {
 		errs = append(errs, errors.New("sfsim: Config.DailyAPILimit is negative"))
+	}
+	if c.LongRunningLimit < 0 || c.LongRunningAfter < 0 {
+		errs = append(errs, errors.New("sfsim: Config.LongRunningLimit and Config.LongRunningAfter must not be negative"))
 	}
 	if c.ConcurrentLimit < 0 {
 		errs = append(errs, errors.New("sfsim: Config.ConcurrentLimit is negative"))
@@ -173,6 +230,9 @@ func (c Config) validate() error {
 	}
 	if c.CursorTTL < 0 {
 		errs = append(errs, errors.New("sfsim: Config.CursorTTL is negative"))
+	}
+	if c.BulkBatchSize < 0 {
+		errs = append(errs, errors.New("sfsim: Config.BulkBatchSize is negative"))
 	}
 	if c.MaxBulkJobBytes < 0 {
 		errs = append(errs, errors.New("sfsim: Config.MaxBulkJobBytes is negative"))

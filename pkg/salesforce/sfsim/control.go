@@ -12,7 +12,7 @@ func (s *Server) Reset() {
 	s.cursors.reset()
 	s.bulk.reset()
 	s.stats.reset()
-	s.limits.set(Limits{DailyAPILimit: s.cfg.DailyAPILimit, ConcurrentLimit: s.cfg.ConcurrentLimit})
+	s.limits.set(Limits{DailyAPILimit: s.cfg.DailyAPILimit, ConcurrentLimit: s.cfg.ConcurrentLimit, LongRunningLimit: s.cfg.LongRunningLimit})
 	s.faults.reset(s.cfg.Faults)
 	s.dataCalls.Store(0)
 }
@@ -120,7 +120,7 @@ func (s *Server) Limits() Limits { return s.limits.get() }
 // alone (l.APIUsage is ignored: a value read earlier would be stale — use
 // SetAPIUsage). A DailyAPILimit of 0 restores the configured one.
 func (s *Server) SetLimits(l Limits) error {
-	if l.DailyAPILimit < 0 || l.ConcurrentLimit < 0 {
+	if l.DailyAPILimit < 0 || l.ConcurrentLimit < 0 || l.LongRunningLimit < 0 {
 		return errNegativeLimit
 	}
 	if l.DailyAPILimit == 0 {

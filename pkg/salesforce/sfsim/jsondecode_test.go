@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// TestJSONDecoderMatchesEncodingJSON compares the record decoder with
-// encoding/json on valid and invalid documents.
+// TestJSONDecoderMatchesEncodingJSON compares the record reader (ordered
+// fields with offsets) with json.Unmarshal on valid and invalid documents.
 func TestJSONDecoderMatchesEncodingJSON(t *testing.T) {
 	t.Parallel()
 	docs := []string{

@@ -1,6 +1,10 @@
 package sfsim
 
-import "sync/atomic"
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+)
 
 // Limits are the API limits in force, changeable at run time.
 type Limits struct {
@@ -8,6 +12,12 @@ type Limits struct {
 	DailyAPILimit int `json:"daily_api_limit"`
 	// ConcurrentLimit bounds the data calls in flight (0 = unlimited).
 	ConcurrentLimit int `json:"concurrent_limit"`
+	// LongRunningLimit is Salesforce's concurrent long-running request
+	// limit: when that many data calls have each been running for at least
+	// Config.LongRunningAfter (20 s), a new call answers 403
+	// REQUEST_LIMIT_EXCEEDED (0 = off; Salesforce: 25, 5 on Developer
+	// Edition).
+	LongRunningLimit int `json:"long_running_limit"`
 	// APIUsage is N of api-usage=N/LIMIT: the data calls counted so far.
 	APIUsage int64 `json:"api_usage"`
 }
@@ -18,17 +28,55 @@ type limitState struct {
 	concurrent atomic.Int64
 	usage      atomic.Int64
 	inFlight   atomic.Int64
+
+	longLimit atomic.Int64
+	longAfter time.Duration
+	mu        sync.Mutex
+	started   map[uint64]time.Time // data calls in flight by token, with their start
+	nextTok   uint64
 }
 
-func newLimitState(daily, concurrent int) *limitState {
-	l := &limitState{}
+func newLimitState(daily, concurrent, long int, longAfter time.Duration) *limitState {
+	l := &limitState{longAfter: longAfter, started: map[uint64]time.Time{}}
 	l.daily.Store(int64(daily))
 	l.concurrent.Store(int64(concurrent))
+	l.longLimit.Store(int64(long))
 	return l
 }
 
+// admit registers a data call starting at now, unless LongRunningLimit calls
+// have each been running for at least longAfter (Salesforce counts the
+// requests that have run 20 s or more when a new one arrives: a call cannot
+// know how long it will run). The token releases it.
+func (l *limitState) admit(now time.Time) (uint64, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if lim := l.longLimit.Load(); lim > 0 {
+		long := int64(0)
+		for _, st := range l.started {
+			if now.Sub(st) >= l.longAfter {
+				long++
+			}
+		}
+		if long >= lim {
+			return 0, false
+		}
+	}
+	l.nextTok++
+	l.started[l.nextTok] = now
+	return l.nextTok, true
+}
+
+// leave releases a call admitted with tok.
+func (l *limitState) leave(tok uint64) {
+	l.mu.Lock()
+	delete(l.started, tok)
+	l.mu.Unlock()
+}
+
 func (l *limitState) get() Limits {
-	return Limits{DailyAPILimit: int(l.daily.Load()), ConcurrentLimit: int(l.concurrent.Load()), APIUsage: l.usage.Load()}
+	return Limits{DailyAPILimit: int(l.daily.Load()), ConcurrentLimit: int(l.concurrent.Load()),
+		LongRunningLimit: int(l.longLimit.Load()), APIUsage: l.usage.Load()}
 }
 
 func (l *limitState) set(v Limits) {
@@ -39,6 +87,7 @@ func (l *limitState) set(v Limits) {
 func (l *limitState) setLimits(v Limits) {
 	l.daily.Store(int64(v.DailyAPILimit))
 	l.concurrent.Store(int64(v.ConcurrentLimit))
+	l.longLimit.Store(int64(v.LongRunningLimit))
 }
 
 // acquire counts one call in flight; false when that exceeds the limit (the

@@ -37,7 +37,6 @@ type Server struct {
 	startSchema *compiledSchema
 	log         zerolog.Logger
 	clock       func() time.Time
-	ownAudience bool
 
 	orgID    string
 	users    map[string]*userEntry
@@ -52,6 +51,8 @@ type Server struct {
 
 	dataCalls atomic.Int64 // for Faults.SessionExpiryEvery
 	bufs      bufferPool
+	mux       *http.ServeMux // top level: versions, token, admin, data
+	dataMux   *http.ServeMux // data calls, on "/{ver}/…" (routes.go)
 
 	closeOnce sync.Once
 	ctx       context.Context
@@ -62,7 +63,6 @@ type Server struct {
 // New builds a simulator from cfg (defaults filled in, then validated) and
 // starts its bulk workers. Close stops them.
 func New(cfg Config) (*Server, error) {
-	ownAudience := len(cfg.Audiences) == 0
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -72,10 +72,10 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg: cfg, startSchema: schema, log: cfg.Logger, clock: cfg.Clock, ownAudience: ownAudience,
+		cfg: cfg, startSchema: schema, log: cfg.Logger, clock: cfg.Clock,
 		ids: newIDGen(), users: map[string]*userEntry{},
 		sessions: newSessions(cfg.SessionTTL), faults: newFaultState(cfg.Faults, cfg.Seed),
-		limits: newLimitState(cfg.DailyAPILimit, cfg.ConcurrentLimit), stats: newStatsState(),
+		limits: newLimitState(cfg.DailyAPILimit, cfg.ConcurrentLimit, cfg.LongRunningLimit, cfg.LongRunningAfter), stats: newStatsState(),
 	}
 	s.orgID = makeID(prefixOrg, 1)
 	for i, u := range cfg.Users {
@@ -89,6 +89,7 @@ func New(cfg Config) (*Server, error) {
 	s.cursors = newCursorStore(cfg.MaxCursors, cfg.CursorTTL, cfg.Clock, s.ids)
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.bulk = newBulkManager(s, cfg.BulkWorkers)
+	s.mux, s.dataMux = s.routes()
 	return s, nil
 }
 
@@ -109,6 +110,9 @@ type apiError struct {
 	code    string
 	message string
 	fields  []string
+	// noFields leaves "fields" out, as Salesforce does for errors of its
+	// JSON reader (JSON_PARSER_ERROR, an unknown field).
+	noFields bool
 }
 
 func (e *apiError) Error() string { return e.code + ": " + e.message }
@@ -148,27 +152,26 @@ type call struct {
 	body        *buffer
 	contentType string
 	gzipOK      bool
+
+	start    time.Time
+	recorded bool // stats recorded (before the answer is written)
 }
 
-// ServeHTTP routes Salesforce paths and the admin API.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	p := r.URL.Path
-	switch {
-	case strings.HasPrefix(p, dataPrefix):
-		s.serveData(w, r, p[len(dataPrefix):])
-	case p == "/services/data":
-		s.serveData(w, r, "")
-	case p == tokenPath || p == tokenPath+"/":
-		start := time.Now()
-		status, code := s.handleToken(w, r)
-		cs := callStats{kind: "token", status: status, code: code}
-		s.stats.record(&cs)
-		s.logCall(r, &cs, start)
-	case strings.HasPrefix(p, adminPrefix) || p == "/__admin":
-		s.serveAdmin(w, r)
-	default:
-		writeErrorArray(w, errNotFound(), nil)
+// record counts the call in the stats and logs it, once. It runs before the
+// answer is written, so a client that reads the stats after an answer sees
+// its call.
+func (c *call) record() {
+	if c.recorded {
+		return
 	}
+	c.recorded = true
+	c.s.stats.record(&c.st)
+	c.s.logCall(c.r, &c.st, c.start)
+}
+
+// ServeHTTP routes Salesforce paths and the admin API (routes.go).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mux.ServeHTTP(w, r)
 }
 
 func (s *Server) logCall(r *http.Request, cs *callStats, start time.Time) {
@@ -196,8 +199,10 @@ func appendErrorArray(b []byte, e *apiError) []byte {
 	b = jsontext.AppendStringHTML(b, e.message)
 	b = append(b, `,"errorCode":`...)
 	b = jsontext.AppendStringHTML(b, e.code)
-	b = append(b, `,"fields":`...)
-	b = appendStrings(b, e.fields)
+	if !e.noFields {
+		b = append(b, `,"fields":`...)
+		b = appendStrings(b, e.fields)
+	}
 	return append(b, "}]"...)
 }
 
@@ -213,21 +218,15 @@ func parseVersion(seg string) (float64, bool) {
 	return float64(n), true
 }
 
-// serveData serves everything under /services/data/.
-func (s *Server) serveData(w http.ResponseWriter, r *http.Request, rest string) {
-	start := time.Now()
-	if rest == "" {
-		s.serveVersions(w, r, start)
-		return
-	}
-	verSeg, tail, _ := strings.Cut(rest, "/")
-	c := &call{s: s, w: w, r: r, ver: verSeg, st: callStats{kind: "other"}}
-	defer func() {
-		s.stats.record(&c.st)
-		s.logCall(r, &c.st, start)
-	}()
+// serveData runs one data call: version (vNN.0, else 404) → session (401)
+// → session-expiry fault → concurrent and daily limits (403) → one API
+// request counted → 503 fault → the handler fn → latency → 503-after-commit
+// fault → answer. kind is the stats kind until fn sets its own.
+func (s *Server) serveData(w http.ResponseWriter, r *http.Request, fn func(c *call) *apiError) {
+	c := &call{s: s, w: w, r: r, ver: r.PathValue("ver"), st: callStats{kind: "other"}, start: time.Now()}
+	defer c.record() // answers that wrote nothing (client gone)
 	var ok bool
-	if c.verNum, ok = parseVersion(verSeg); !ok {
+	if c.verNum, ok = parseVersion(c.ver); !ok {
 		c.fail(errNotFound())
 		return
 	}
@@ -249,6 +248,12 @@ func (s *Server) serveData(w http.ResponseWriter, r *http.Request, rest string) 
 		return
 	}
 	defer s.limits.release()
+	tok, ok := s.limits.admit(s.clock())
+	if !ok {
+		c.fail(newAPIError(http.StatusForbidden, codeRequestLimitExceeded, "ConcurrentRequests (Concurrent API Requests) Limit exceeded."))
+		return
+	}
+	defer s.limits.leave(tok)
 	if !s.limits.spend() {
 		c.fail(newAPIError(http.StatusForbidden, codeRequestLimitExceeded, "TotalRequests Limit exceeded."))
 		return
@@ -260,12 +265,12 @@ func (s *Server) serveData(w http.ResponseWriter, r *http.Request, rest string) 
 	c.cat = s.org.cat.Load()
 	c.body = s.bufs.get()
 	defer s.bufs.put(c.body)
-	if err := c.route(strings.Split(strings.TrimSuffix(tail, "/"), "/")); err != nil {
+	if err := fn(c); err != nil {
 		c.fail(err)
 		return
 	}
 	if d := s.faults.latency(faults, c.latRecs); d > 0 {
-		if sleep(r.Context(), d) != nil {
+		if s.cfg.Sleep(r.Context(), d) != nil {
 			c.st.status = 499 // client went away; nothing to write
 			return
 		}
@@ -289,6 +294,7 @@ func (c *call) lockFault() func() bool {
 // fail answers an error array; it counts the code in the stats.
 func (c *call) fail(e *apiError) {
 	c.st.status, c.st.code = e.status, e.code
+	c.record()
 	var li []byte
 	var arr [48]byte
 	li = c.s.limits.appendLimitInfo(arr[:0])
@@ -305,6 +311,7 @@ func (c *call) flush() {
 		status = http.StatusOK
 	}
 	c.st.status = status
+	c.record()
 	if status == http.StatusNoContent {
 		c.w.WriteHeader(status)
 		return
@@ -360,185 +367,22 @@ func (c *call) readBody(limit int64) ([]byte, *apiError) {
 	return data, nil
 }
 
-// route dispatches a data call by its path segments after the version.
-func (c *call) route(seg []string) *apiError {
-	m := c.r.Method
-	switch seg[0] {
-	case "":
-		// GET /services/data/vNN.0/: the version's resources.
-		c.st.kind = "resources"
-		if len(seg) != 1 || m != http.MethodGet {
-			return errNotFound()
-		}
-		b := append(c.body.b, '{')
-		for i, r := range [...]string{"composite", "jobs", "limits", "query", "queryAll", "sobjects"} {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = jsontext.AppendStringHTML(b, r)
-			b = append(b, `:"/services/data/`...)
-			b = append(b, c.ver...)
-			b = append(b, '/')
-			b = append(b, r...)
-			b = append(b, '"')
-		}
-		c.body.b = append(b, '}')
-		return nil
-	case "limits":
-		c.st.kind = "limits"
-		if len(seg) != 1 {
-			return errNotFound()
-		}
-		if m != http.MethodGet {
-			return errMethod(m, "GET", "HEAD")
-		}
-		return c.limitsInfo()
-	case "sobjects":
-		return c.routeSObjects(seg[1:])
-	case "composite":
-		if len(seg) >= 2 && seg[1] == "sobjects" {
-			return c.routeCollections(seg[2:])
-		}
-		return errNotFound()
-	case "query", "queryAll":
-		all := seg[0] == "queryAll"
-		switch len(seg) {
-		case 1:
-			c.st.kind = "query"
-			if m != http.MethodGet {
-				return errMethod(m, "GET", "HEAD")
-			}
-			return c.query(all)
-		case 2:
-			c.st.kind = "query_more"
-			if m != http.MethodGet {
-				return errMethod(m, "GET", "HEAD", "DELETE")
-			}
-			return c.queryMore(seg[1])
-		}
-		return errNotFound()
-	case "jobs":
-		if len(seg) >= 2 && seg[1] == "ingest" {
-			return c.routeBulk(seg[2:])
-		}
-		return errNotFound()
-	}
-	return errNotFound()
-}
-
-func (c *call) routeSObjects(seg []string) *apiError {
-	m := c.r.Method
-	if len(seg) == 0 || seg[0] == "" {
-		c.st.kind = "describe"
-		if m != http.MethodGet {
-			return errMethod(m, "GET", "HEAD")
-		}
-		return c.describeGlobal()
-	}
-	st := c.cat.store(seg[0])
-	if st == nil {
-		return newAPIError(http.StatusNotFound, codeNotFound, "The requested resource does not exist")
-	}
-	od := st.def.Load()
-	switch len(seg) {
-	case 1:
-		switch m {
-		case http.MethodPost:
-			c.st.kind = "sobject_create"
-			return c.createOne(st, od)
-		case http.MethodGet:
-			c.st.kind = "describe"
-			return c.describe(od, true)
-		}
-		return errMethod(m, "GET", "POST", "HEAD")
-	case 2:
-		if seg[1] == "describe" {
-			c.st.kind = "describe"
-			if m != http.MethodGet {
-				return errMethod(m, "GET", "HEAD")
-			}
-			return c.describe(od, false)
-		}
-		if m == http.MethodPost && strings.EqualFold(seg[1], "Id") {
-			c.st.kind = "sobject_create"
-			return c.createOne(st, od)
-		}
-		switch m {
-		case http.MethodGet:
-			c.st.kind = "sobject_get"
-			return c.getOne(st, od, seg[1])
-		case http.MethodPatch:
-			c.st.kind = "sobject_update"
-			return c.updateOne(st, od, seg[1])
-		case http.MethodDelete:
-			c.st.kind = "sobject_delete"
-			return c.deleteOne(st, od, seg[1])
-		}
-		return errMethod(m, "GET", "PATCH", "DELETE", "HEAD")
-	case 3:
-		switch m {
-		case http.MethodPatch:
-			c.st.kind = "sobject_upsert"
-			return c.upsertOne(st, od, seg[1], seg[2])
-		case http.MethodGet:
-			c.st.kind = "sobject_get"
-			return c.getByExternal(st, od, seg[1], seg[2])
-		}
-		return errMethod(m, "GET", "PATCH", "HEAD")
-	}
-	return errNotFound()
-}
-
-func (c *call) routeCollections(seg []string) *apiError {
-	m := c.r.Method
-	if len(seg) == 0 || len(seg) == 1 && seg[0] == "" {
-		switch m {
-		case http.MethodPost:
-			c.st.kind = "collections_create"
-			return c.collectionsWrite(opInsert)
-		case http.MethodPatch:
-			c.st.kind = "collections_update"
-			return c.collectionsWrite(opUpdate)
-		case http.MethodDelete:
-			c.st.kind = "collections_delete"
-			return c.collectionsDelete()
-		}
-		return errMethod(m, "POST", "PATCH", "DELETE")
-	}
-	st := c.cat.store(seg[0])
-	if st == nil {
-		return newAPIError(http.StatusNotFound, codeNotFound, "The requested resource does not exist")
-	}
-	switch len(seg) {
-	case 1:
-		if m == http.MethodGet || m == http.MethodPost {
-			c.st.kind = "collections_retrieve"
-			return c.collectionsRetrieve(st)
-		}
-		return errMethod(m, "GET", "POST")
-	case 2:
-		if m == http.MethodPatch {
-			c.st.kind = "collections_upsert"
-			return c.collectionsUpsert(st, seg[1])
-		}
-		return errMethod(m, "PATCH")
-	}
-	return errNotFound()
-}
-
 // serveVersions answers GET /services/data/ (no auth, no limit header).
-func (s *Server) serveVersions(w http.ResponseWriter, r *http.Request, start time.Time) {
+func (s *Server) serveVersions(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	cs := callStats{kind: "versions", status: http.StatusOK}
-	defer func() {
+	record := func() {
 		s.stats.record(&cs)
 		s.logCall(r, &cs, start)
-	}()
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		e := errMethod(r.Method, "GET", "HEAD")
 		cs.status, cs.code = e.status, e.code
+		record()
 		writeErrorArray(w, e, nil)
 		return
 	}
+	record()
 	b := s.bufs.get()
 	defer s.bufs.put(b)
 	b.b = append(b.b, '[')
