@@ -60,6 +60,28 @@ type Options struct {
 	Logger zerolog.Logger
 	// Now is the clock for elapsed times. Default time.Now.
 	Now func() time.Time
+
+	// Schema checks (check.go, values.go; docs/configuration.md).
+
+	// Name names the pipeline in errors; FromConfig sets it.
+	Name string
+	// Schema is the describe of SObject and of the objects its relationship
+	// targets reference. nil: New reads them through Client's describe cache
+	// (CheckPipeline returns one to pass here). New refuses a pipeline that
+	// does not fit them with a *SchemaError listing every problem, and
+	// checks each mapped record's values against them before sending.
+	Schema *Schema
+	// SkipSchema builds the pipeline without describe: no start-up check,
+	// no value check, and no call to Salesforce in New. For offline use and
+	// for callers that check elsewhere.
+	SkipSchema bool
+	// SkipValueCheck turns the value check off (check_values: false); the
+	// start-up check still runs.
+	SkipValueCheck bool
+	// CheckRequired adds REQUIRED_FIELD_MISSING to the value check of an
+	// insert (check_required: true). Off by default: flows and triggers that
+	// run before save may fill required fields after this check would run.
+	CheckRequired bool
 }
 
 // ConfigError names the option that makes a configuration invalid.
@@ -145,11 +167,26 @@ type Pipeline struct {
 	opts   Options
 	loader *Loader
 	log    zerolog.Logger
+	schema *Schema       // nil with SkipSchema
+	values *valueChecker // nil without a schema, with SkipValueCheck, or for delete
 }
 
 // New checks opts and builds a Pipeline. An invalid configuration is an
 // error naming the option (a *ConfigError, joined when several are wrong).
+//
+// Unless opts.SkipSchema is set, New checks the pipeline against its
+// object's describe (opts.Schema, or read through the client's describe
+// cache, retrying transient failures as opts.Retry says) and refuses one
+// that does not fit with a *SchemaError listing every problem; when
+// Salesforce cannot be asked, the error wraps the describe call's error
+// (salesforce.Classify tells transient from permanent). It is
+// NewContext(context.Background(), opts).
 func New(opts Options) (*Pipeline, error) {
+	return NewContext(context.Background(), opts)
+}
+
+// NewContext is New with a context for the describe calls.
+func NewContext(ctx context.Context, opts Options) (*Pipeline, error) {
 	opts = opts.withDefaults()
 	if err := opts.validate(); err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
@@ -162,8 +199,16 @@ func New(opts Options) (*Pipeline, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
-	return &Pipeline{opts: opts, loader: loader, log: opts.Logger}, nil
+	p := &Pipeline{opts: opts, loader: loader, log: opts.Logger}
+	if err := p.useSchema(ctx); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
+
+// Schema returns the describes the pipeline was checked against, nil when
+// it was built with SkipSchema.
+func (p *Pipeline) Schema() *Schema { return p.schema }
 
 // Options returns the pipeline's defaulted options.
 func (p *Pipeline) Options() Options { return p.opts }
@@ -186,7 +231,10 @@ func (e *StopError) Unwrap() []error { return []error{ErrStopped, e.First} }
 
 // Prepare maps and validates one source record exactly as Sync does: the
 // worker calls it for each message, then loads the items with Loader. idx
-// becomes the Item's Seq and the RecordError's Index.
+// becomes the Item's Seq and the RecordError's Index. When the pipeline has
+// a describe, the mapped values are checked against it (values.go): a value
+// Salesforce would refuse fails here with Salesforce's code and PreCheck
+// set, and costs no API call.
 func (p *Pipeline) Prepare(idx int, rec map[string]any) (Item, *RecordError) {
 	o := p.opts
 	fail := func(code, format string, args ...any) (Item, *RecordError) {
@@ -211,6 +259,12 @@ func (p *Pipeline) Prepare(idx int, rec map[string]any) (Item, *RecordError) {
 	if err := ValidateRecord(o.Mode, o.ExternalIDField, mapped); err != nil {
 		err.Index, err.Record = idx, rec
 		return Item{}, err
+	}
+	if p.values != nil {
+		if err := p.values.check(mapped); err != nil {
+			err.Index, err.Record = idx, rec
+			return Item{}, err
+		}
 	}
 	if o.Mode == Delete {
 		mapped = salesforce.Record{"Id": mapped["Id"]}
