@@ -535,9 +535,13 @@ func clock(s string) bool {
 
 // dateString accepts yyyy-MM-dd (Salesforce's documented date form), with a
 // zone, or followed by a time (a datetime given for a date is left to
-// Salesforce). A blank is refused: Salesforce cannot read it as a date.
+// Salesforce). A blank is let through.
 func dateString(s string) bool {
-	rest, ok := datePrefix(trimJava(s))
+	s = trimJava(s)
+	if s == "" {
+		return true
+	}
+	rest, ok := datePrefix(s)
 	if !ok {
 		return false
 	}
@@ -548,8 +552,13 @@ func dateString(s string) bool {
 // (Salesforce's documented forms, and the shorter ones an ISO 8601 reader
 // takes), and a date alone. A space instead of the T, or a zone name, is
 // refused: Salesforce answers JSON_PARSER_ERROR for "2024-07-30 20:54:16 UTC".
+// A blank is let through.
 func datetimeString(s string) bool {
-	rest, ok := datePrefix(trimJava(s))
+	s = trimJava(s)
+	if s == "" {
+		return true
+	}
+	rest, ok := datePrefix(s)
 	if !ok {
 		return false
 	}
