@@ -69,7 +69,8 @@ func (l *listFlag) Set(v string) error {
 // options are the parsed command line.
 type options struct {
 	addr, schema, genKey, consumerKey, clientSecret, instanceURL string
-	publicKeys, users                                            listFlag
+	adminToken                                                   string
+	publicKeys, users, audiences                                 listFlag
 	seed                                                         int64
 	faults                                                       sfsim.Faults
 	sessionTTL                                                   time.Duration
@@ -93,7 +94,9 @@ func parseFlags(args []string, stderr io.Writer, getenv func(string) string) (*o
 	fs.StringVar(&o.consumerKey, "consumer-key", sfsim.DefaultConsumerKey, "connected app consumer key (JWT iss, password-flow client_id)")
 	fs.StringVar(&o.clientSecret, "client-secret", sfsim.DefaultClientSecret, "password-flow client_secret")
 	fs.Var(&o.users, "user", "user `name:password` (repeatable or comma list; default "+sfsim.DefaultUsername+":"+sfsim.DefaultPassword+")")
-	fs.StringVar(&o.instanceURL, "instance-url", "", "instance_url of token responses (default: the request's scheme and host)")
+	fs.StringVar(&o.instanceURL, "instance-url", "", "the simulator's own base `URL`: instance_url of token responses and an accepted JWT aud (default: http:// and the listen address, 127.0.0.1 for a wildcard host; never a request's Host header)")
+	fs.Var(&o.audiences, "audience", "accepted JWT aud `URL` (repeatable or comma list; default "+sfsim.LoginURL+", "+sfsim.TestLoginURL+" and the instance URL)")
+	fs.StringVar(&o.adminToken, "admin-token", "", "require \"Authorization: Bearer `token`\" on every admin API call but GET /__admin/healthz (default: none)")
 	fs.Int64Var(&o.seed, "seed", sfsim.DefaultSeed, "seed of every random choice")
 	fs.DurationVar(&o.faults.Latency, "latency", 0, "latency added to every data call")
 	fs.DurationVar(&o.faults.LatencyPerRecord, "latency-per-record", 0, "latency added per record of a data call")
@@ -139,9 +142,10 @@ func parseFlags(args []string, stderr io.Writer, getenv func(string) string) (*o
 
 // config builds the simulator Config from the options; it returns the lines
 // describing the trusted keys.
-func (o *options) config(logger zerolog.Logger) (sfsim.Config, []string, error) {
+func (o *options) config(logger zerolog.Logger, instanceURL string) (sfsim.Config, []string, error) {
 	cfg := sfsim.Config{
-		ConsumerKey: o.consumerKey, ClientSecret: o.clientSecret, InstanceURL: o.instanceURL, Seed: o.seed,
+		ConsumerKey: o.consumerKey, ClientSecret: o.clientSecret, InstanceURL: instanceURL, Seed: o.seed,
+		Audiences: o.audiences, AdminToken: o.adminToken,
 		Faults: o.faults, SessionTTL: o.sessionTTL, DailyAPILimit: o.dailyLimit, ConcurrentLimit: o.concurrentLimit,
 		Logger: logger,
 	}
@@ -230,7 +234,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	cfg, keyLines, err := o.config(logger)
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	// The instance URL comes from the configuration, never from a
+	// request's Host header: --instance-url, else the listen address.
+	base := strings.TrimSuffix(o.instanceURL, "/")
+	if base == "" {
+		base = "http://" + displayAddr(ln.Addr().String())
+	}
+	cfg, keyLines, err := o.config(logger, base)
 	if err != nil {
 		return err
 	}
@@ -239,12 +254,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer sim.Close()
-	ln, err := net.Listen("tcp", o.addr)
-	if err != nil {
-		return err
-	}
 	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 30 * time.Second}
-	base := "http://" + displayAddr(ln.Addr().String())
 	printBanner(stdout, base, cfg, keyLines)
 	fmt.Fprintf(stdout, "sfsim listening on %s\n", ln.Addr())
 	logger.Info().Str("addr", ln.Addr().String()).Msg("sfsim listening")
@@ -295,7 +305,11 @@ func printBanner(w io.Writer, base string, cfg sfsim.Config, keyLines []string) 
 	fmt.Fprintf(w, "  base URL:      %s (instance URL and login URL)\n", base)
 	fmt.Fprintf(w, "  token URL:     %s\n", token)
 	fmt.Fprintf(w, "  REST API:      %s/services/data/v%d.0/\n", base, sfsim.MaxAPIVersion)
-	fmt.Fprintf(w, "  admin API:     %s/__admin/ (healthz, reset, count, records, stats, faults, limits, schema)\n", base)
+	admin := "no token"
+	if cfg.AdminToken != "" {
+		admin = "needs Authorization: Bearer <admin token>"
+	}
+	fmt.Fprintf(w, "  admin API:     %s/__admin/ (healthz, reset, count, records, stats, faults, limits, schema; writes need Content-Type: application/json; %s)\n", base, admin)
 	fmt.Fprintf(w, "  consumer key:  %s\n", consumer)
 	fmt.Fprintf(w, "  users:         %s\n", strings.Join(users, ", "))
 	for _, l := range keyLines {
@@ -305,7 +319,11 @@ func printBanner(w io.Writer, base string, cfg sfsim.Config, keyLines []string) 
 		fmt.Fprintf(w, "  JWT flow:      off (no --public-key or --gen-key)\n")
 	}
 	fmt.Fprintf(w, "\nJWT bearer flow: sign these claims with RS256 (exp = now + a few minutes, number or string):\n")
-	fmt.Fprintf(w, "  {\"iss\":%q,\"sub\":%q,\"aud\":%q,\"exp\":<unix seconds>}\n", consumer, users[0], sfsim.LoginURL)
+	aud := sfsim.LoginURL
+	if len(cfg.Audiences) > 0 {
+		aud = cfg.Audiences[0]
+	}
+	fmt.Fprintf(w, "  {\"iss\":%q,\"sub\":%q,\"aud\":%q,\"exp\":<unix seconds, at most 3 minutes ahead>}\n", consumer, users[0], aud)
 	fmt.Fprintf(w, "  curl -s %s -d grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer -d assertion=$JWT\n", token)
 	fmt.Fprintf(w, "Password flow (password followed by the security token, if any):\n")
 	fmt.Fprintf(w, "  curl -s %s -d grant_type=password -d client_id=%s -d client_secret=<client secret> -d username=%s -d password=<password>\n",

@@ -220,3 +220,64 @@ func TestRunRejectsBadSchema(t *testing.T) {
 		t.Fatalf("run: %v", err)
 	}
 }
+
+func TestRunInstanceURLAudienceAndAdminToken(t *testing.T) {
+	dir := t.TempDir()
+	base, banner := startRun(t, "--addr", "127.0.0.1:0", "--gen-key", dir, "--instance-url", "http://sfsim:7080/",
+		"--audience", "http://sfsim:7080", "--admin-token", "tok-1")
+	if !strings.Contains(banner, "base URL:      http://sfsim:7080") || !strings.Contains(banner, "Authorization: Bearer <admin token>") {
+		t.Errorf("banner:\n%s", banner)
+	}
+	if strings.Contains(banner, "tok-1") {
+		t.Errorf("banner shows the admin token:\n%s", banner)
+	}
+	// base is the listening address; the token answers with the configured instance URL.
+	resp, err := http.PostForm(base+"/services/oauth2/token", url.Values{"grant_type": {"password"},
+		"client_id": {sfsim.DefaultConsumerKey}, "client_secret": {sfsim.DefaultClientSecret},
+		"username": {sfsim.DefaultUsername}, "password": {sfsim.DefaultPassword}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		InstanceURL string `json:"instance_url"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	if tok.InstanceURL != "http://sfsim:7080" {
+		t.Errorf("instance_url %q", tok.InstanceURL)
+	}
+	// Only the configured audience is accepted.
+	keyPEM, err := os.ReadFile(filepath.Join(dir, "server.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := sfsim.ParsePrivateKeyPEM(keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for aud, want := range map[string]int{"http://sfsim:7080": 200, sfsim.LoginURL: 400, base: 400} {
+		a, _ := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"iss": sfsim.DefaultConsumerKey,
+			"sub": sfsim.DefaultUsername, "aud": aud, "exp": time.Now().Add(time.Minute).Unix()}).SignedString(key)
+		resp, err := http.PostForm(base+"/services/oauth2/token", url.Values{
+			"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"}, "assertion": {a}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("aud %s: %d, want %d", aud, resp.StatusCode, want)
+		}
+	}
+	// The admin token guards the admin API.
+	ctx := context.Background()
+	if _, err := sfsim.NewAdminClient(base, nil).Counts(ctx); err == nil {
+		t.Error("admin call without the token succeeded")
+	}
+	if _, err := sfsim.NewAdminClient(base, nil, sfsim.WithAdminToken("tok-1")).Counts(ctx); err != nil {
+		t.Errorf("admin call with the token: %v", err)
+	}
+	if err := sfsim.NewAdminClient(base, nil).Healthz(ctx); err != nil {
+		t.Errorf("healthz: %v", err)
+	}
+	http.DefaultClient.CloseIdleConnections()
+}

@@ -56,14 +56,17 @@ func StartSim(o SimOptions) (*Sim, error) {
 		return nil, err
 	}
 	cfg.PublicKeys = append(cfg.PublicKeys, pk)
-	sim, err := sfsim.New(cfg)
-	if err != nil {
-		return nil, err
-	}
 	ln, err := net.Listen("tcp", o.Addr)
 	if err != nil {
-		sim.Close()
 		return nil, fmt.Errorf("simulator: listening on %s: %w", o.Addr, err)
+	}
+	// The simulator takes its instance URL (and JWT audience) from its
+	// configuration, never from a request's Host header.
+	cfg.InstanceURL = "http://" + ln.Addr().String()
+	sim, err := sfsim.New(cfg)
+	if err != nil {
+		ln.Close()
+		return nil, err
 	}
 	s := &Sim{Server: sim, URL: "http://" + ln.Addr().String(), keyPEM: priv, done: make(chan struct{})}
 	s.srv = &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}

@@ -200,13 +200,23 @@ func TestFailureClassesOverHTTP(t *testing.T) {
 		}
 		recs := []salesforce.Record{
 			{"External_Key__c": "no-name"},                                  // REQUIRED_FIELD_MISSING
-			{"Name": "n", "Foo__c": 1},                                      // INVALID_FIELD
 			{"Name": "n", "External_Key__c": "D-1"},                         // DUPLICATE_VALUE
 			{"Name": string(long)},                                          // STRING_TOO_LONG
 			{"Name": "n", "Parent": map[string]any{"External_Key__c": "?"}}, // INVALID_CROSS_REFERENCE_KEY
-			{"Name": "n", "AnnualRevenue": "lots"},                          // INVALID_TYPE_ON_FIELD_IN_RECORD
 		}
-		want := []string{"REQUIRED_FIELD_MISSING", "INVALID_FIELD", "DUPLICATE_VALUE", "STRING_TOO_LONG", "INVALID_CROSS_REFERENCE_KEY", "INVALID_TYPE_ON_FIELD_IN_RECORD"}
+		want := []string{"REQUIRED_FIELD_MISSING", "DUPLICATE_VALUE", "STRING_TOO_LONG", "INVALID_CROSS_REFERENCE_KEY"}
+		// An unknown field or an unconvertible value fails the whole request
+		// (HTTP 400), as Salesforce's JSON reader does.
+		for code, bad := range map[string]salesforce.Record{
+			"INVALID_FIELD":     {"Name": "n", "Foo__c": 1},
+			"JSON_PARSER_ERROR": {"Name": "n", "AnnualRevenue": "lots"},
+		} {
+			_, err := c.Insert(ctx, "Account", []salesforce.Record{{"Name": "ok"}, bad})
+			var ae *salesforce.APIError
+			if !errors.As(err, &ae) || ae.HTTPStatus != http.StatusBadRequest || ae.Code != code {
+				t.Errorf("insert with %v: %v, want HTTP 400 %s", bad, err, code)
+			}
+		}
 		res, err := c.Insert(ctx, "Account", recs)
 		if err != nil {
 			t.Fatal(err)

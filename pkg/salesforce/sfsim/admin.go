@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"mime"
 	"net/http"
 	"strings"
 )
@@ -11,10 +12,47 @@ import (
 // maxAdminBody bounds an admin request body.
 const maxAdminBody = 8 << 20
 
-// serveAdmin serves /__admin/…: unauthenticated JSON, errors as
-// {"error":"…"}.
+// adminGuard refuses admin requests that a browser could send cross-site or
+// that lack the admin token: with Config.AdminToken set, every call but GET
+// /__admin/healthz needs "Authorization: Bearer <token>" (401 otherwise);
+// every write (POST, PUT, PATCH, DELETE) needs a JSON content type (415
+// otherwise; the schema upload also takes YAML types). HTML forms can only
+// send application/x-www-form-urlencoded, multipart/form-data or
+// text/plain without a CORS preflight, and the admin API answers no
+// preflight, so it cannot be driven from another site.
+func (s *Server) adminGuard(w http.ResponseWriter, r *http.Request, path string) bool {
+	if tok := s.cfg.AdminToken; tok != "" && path != "healthz" {
+		if !equalSecret(bearerToken(r), tok) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="sfsim admin"`)
+			adminError(w, http.StatusUnauthorized, errors.New("admin API: missing or wrong bearer token"))
+			return false
+		}
+	}
+	switch r.Method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		ok := err == nil && mt == "application/json"
+		if path == "schema" && err == nil {
+			ok = ok || mt == "application/yaml" || mt == "application/x-yaml" || mt == "text/yaml"
+		}
+		if !ok {
+			want := "application/json"
+			if path == "schema" {
+				want = "application/json, application/yaml, application/x-yaml or text/yaml"
+			}
+			adminError(w, http.StatusUnsupportedMediaType, errors.New("admin API: "+r.Method+" /__admin/"+path+" needs Content-Type "+want))
+			return false
+		}
+	}
+	return true
+}
+
+// serveAdmin serves /__admin/…: JSON, errors as {"error":"…"}.
 func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	path := strings.Trim(strings.TrimPrefix(r.URL.Path, "/__admin"), "/")
+	if !s.adminGuard(w, r, path) {
+		return
+	}
 	seg := strings.Split(path, "/")
 	m := r.Method
 	switch {

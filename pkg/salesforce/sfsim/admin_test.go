@@ -12,7 +12,23 @@ import (
 
 func (f *fixture) admin(method, path, body string) *response {
 	f.t.Helper()
+	ct := ""
+	if method != http.MethodGet {
+		ct = "application/json"
+	}
+	return f.adminWith(method, path, body, "Content-Type", ct)
+}
+
+// adminWith sends an admin request with the given headers (name, value
+// pairs; empty values are not sent).
+func (f *fixture) adminWith(method, path, body string, hdr ...string) *response {
+	f.t.Helper()
 	req, _ := http.NewRequest(method, f.env.URL+"/__admin/"+path, strings.NewReader(body))
+	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i+1] != "" {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+	}
 	resp, err := f.hc.Do(req)
 	if err != nil {
 		f.t.Fatal(err)
@@ -144,8 +160,8 @@ func TestAdminSchemaPatch(t *testing.T) {
 	if code, _, _ := r.errorArray(t); code != "INVALID_FIELD" {
 		t.Fatalf("%s", r.body)
 	}
-	f.admin("PUT", "schema", "objects:\n  - name: Account\n    fields:\n      - {name: Region__c, type: picklist, values: [EMEA, APAC], restricted: true}\n").
-		expect(t, http.StatusOK)
+	f.adminWith("PUT", "schema", "objects:\n  - name: Account\n    fields:\n      - {name: Region__c, type: picklist, values: [EMEA, APAC], restricted: true}\n",
+		"Content-Type", "application/yaml").expect(t, http.StatusOK)
 	f.create("Account", body)
 	body["BillingCity"] = strings.Repeat("c", 60)
 	r = f.do("POST", "sobjects/Account", body).expect(t, http.StatusBadRequest)

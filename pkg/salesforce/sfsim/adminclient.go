@@ -14,17 +14,32 @@ import (
 // AdminClient calls the admin API of a simulator running elsewhere (another
 // process or a container).
 type AdminClient struct {
-	base string
-	hc   *http.Client
+	base  string
+	hc    *http.Client
+	token string
+}
+
+// AdminOption configures an AdminClient.
+type AdminOption func(*AdminClient)
+
+// WithAdminToken makes the client send "Authorization: Bearer <token>", for
+// a simulator started with an admin token (Config.AdminToken,
+// --admin-token).
+func WithAdminToken(token string) AdminOption {
+	return func(a *AdminClient) { a.token = token }
 }
 
 // NewAdminClient returns a client for the simulator at baseURL (scheme and
 // host, e.g. "http://127.0.0.1:7080"). A nil hc means http.DefaultClient.
-func NewAdminClient(baseURL string, hc *http.Client) *AdminClient {
+func NewAdminClient(baseURL string, hc *http.Client, opts ...AdminOption) *AdminClient {
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	return &AdminClient{base: strings.TrimSuffix(baseURL, "/"), hc: hc}
+	a := &AdminClient{base: strings.TrimSuffix(baseURL, "/"), hc: hc}
+	for _, o := range opts {
+		o(a)
+	}
+	return a
 }
 
 // AdminError is an admin API failure.
@@ -42,8 +57,14 @@ func (a *AdminClient) do(ctx context.Context, method, path, contentType string, 
 	if err != nil {
 		return err
 	}
+	if contentType == "" && method != http.MethodGet && method != http.MethodHead {
+		contentType = "application/json" // the admin API refuses other writes
+	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
+	}
+	if a.token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.token)
 	}
 	resp, err := a.hc.Do(req)
 	if err != nil {

@@ -22,8 +22,12 @@ import (
 const (
 	grantJWTBearer = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 	grantPassword  = "password"
-	// jwtSkew is the clock skew Salesforce allows on exp.
+	// jwtSkew is the clock skew Salesforce allows on exp (and, here, nbf).
 	jwtSkew = 3 * time.Minute
+	// jwtMaxLife bounds how far ahead exp may be: "The validity must be the
+	// expiration time of the assertion within 3 minutes" (Salesforce Help,
+	// OAuth 2.0 JWT Bearer Flow). The skew applies on top of it.
+	jwtMaxLife = 3 * time.Minute
 	// maxTokenBody bounds a token request body.
 	maxTokenBody = 64 << 10
 	// sessionSweepSize is the session count above which issuing a token
@@ -144,7 +148,7 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) (int, strin
 	)
 	switch r.PostForm.Get("grant_type") {
 	case grantJWTBearer:
-		u, terr = s.checkAssertion(r, r.PostForm.Get("assertion"))
+		u, terr = s.checkAssertion(r.PostForm.Get("assertion"))
 	case grantPassword:
 		u, terr = s.checkPassword(r.PostForm)
 	default:
@@ -161,24 +165,10 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) (int, strin
 	mac := hmac.New(sha256.New, []byte(s.cfg.ClientSecret))
 	mac.Write([]byte(idURL + issued))
 	instance := s.cfg.InstanceURL
-	if instance == "" {
-		instance = requestBaseURL(r)
-	}
 	return writeJSON(http.StatusOK, &tokenResponse{
 		AccessToken: token, Signature: base64.StdEncoding.EncodeToString(mac.Sum(nil)), Scope: "api",
 		InstanceURL: instance, ID: idURL, TokenType: "Bearer", IssuedAt: issued,
 	})
-}
-
-// requestBaseURL is scheme://host of r.
-func requestBaseURL(r *http.Request) string {
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	} else if p := r.Header.Get("X-Forwarded-Proto"); p == "https" || p == "http" {
-		scheme = p
-	}
-	return scheme + "://" + r.Host
 }
 
 func (s *Server) checkPassword(form map[string][]string) (*userEntry, *tokenError) {
@@ -205,8 +195,10 @@ func equalSecret(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a)
 
 // checkAssertion validates a JWT bearer assertion as Salesforce does: RS256
 // signed by a trusted key, iss the consumer key, sub a known user, aud
-// accepted, exp (number or string) not past by more than 3 minutes.
-func (s *Server) checkAssertion(r *http.Request, assertion string) (*userEntry, *tokenError) {
+// accepted, exp (number or string) neither past by more than 3 minutes nor
+// more than 3 minutes (plus the skew) ahead, nbf not ahead by more than the
+// skew.
+func (s *Server) checkAssertion(assertion string) (*userEntry, *tokenError) {
 	if assertion == "" || len(s.cfg.PublicKeys) == 0 {
 		return nil, grantErr("invalid assertion")
 	}
@@ -233,20 +225,30 @@ func (s *Server) checkAssertion(r *http.Request, assertion string) (*userEntry, 
 	if u == nil {
 		return nil, grantErr("user hasn't approved this consumer")
 	}
-	if !s.audienceOK(r, claims["aud"]) {
+	if !s.audienceOK(claims["aud"]) {
 		return nil, grantErr("audience is invalid")
 	}
 	exp, ok := numericClaim(claims["exp"])
 	if !ok {
 		return nil, grantErr("invalid assertion")
 	}
-	if float64(s.clock().Add(-jwtSkew).Unix()) > exp {
+	now := s.clock()
+	if float64(now.Add(-jwtSkew).Unix()) > exp || exp > float64(now.Add(jwtMaxLife+jwtSkew).Unix()) {
 		return nil, grantErr("expired authorization code")
+	}
+	if v, present := claims["nbf"]; present {
+		nbf, ok := numericClaim(v)
+		if !ok {
+			return nil, grantErr("invalid assertion")
+		}
+		if nbf > float64(now.Add(jwtSkew).Unix()) {
+			return nil, grantErr("expired authorization code")
+		}
 	}
 	return u, nil
 }
 
-func (s *Server) audienceOK(r *http.Request, aud any) bool {
+func (s *Server) audienceOK(aud any) bool {
 	var list []string
 	switch a := aud.(type) {
 	case string:
@@ -264,10 +266,6 @@ func (s *Server) audienceOK(r *http.Request, aud any) bool {
 			if strings.EqualFold(a, strings.TrimSuffix(ok, "/")) {
 				return true
 			}
-		}
-		if s.ownAudience && (strings.EqualFold(a, requestBaseURL(r)) ||
-			s.cfg.InstanceURL != "" && strings.EqualFold(a, strings.TrimSuffix(s.cfg.InstanceURL, "/"))) {
-			return true
 		}
 	}
 	return false

@@ -269,7 +269,7 @@ func FuzzTokenRequest(f *testing.F) {
 	env := StartTest(f, Config{})
 	key := env.PrivateKey
 	good, _ := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{"iss": env.ClientID, "sub": env.Username,
-		"aud": LoginURL, "exp": "9999999999"}).SignedString(key)
+		"aud": LoginURL, "exp": strconv.FormatInt(time.Now().Add(time.Minute).Unix(), 10)}).SignedString(key)
 	f.Add("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=" + good)
 	f.Add("grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion=eyJhbGciOiJub25lIn0.e30.")
 	f.Add("grant_type=password&client_id=" + env.ClientID + "&client_secret=" + env.ClientSecret + "&username=" + env.Username + "&password=" + env.Password)

@@ -228,7 +228,7 @@ func (p *preparer) prepareCSV(op *dmlOp, cols []csvColumn, row []string) {
 				op.err = errCrossRef("Id")
 				return
 			}
-			op.id = id
+			op.id, op.idShown = id, v
 			continue
 		}
 		if op.kind == opDelete || op.kind == opHardDelete {
@@ -236,7 +236,7 @@ func (p *preparer) prepareCSV(op *dmlOp, cols []csvColumn, row []string) {
 		}
 		f := col.f
 		if col.parentExt != "" {
-			if f.readOnly {
+			if !f.createable && !f.updateable {
 				op.err = errReadOnly(f)
 				return
 			}
@@ -252,7 +252,7 @@ func (p *preparer) prepareCSV(op *dmlOp, cols []csvColumn, row []string) {
 			op.sets = append(op.sets, fieldSet{f: f, v: id})
 			continue
 		}
-		if f.readOnly || f.computed {
+		if !f.createable && !f.updateable {
 			op.err = errReadOnly(f)
 			return
 		}
@@ -260,6 +260,9 @@ func (p *preparer) prepareCSV(op *dmlOp, cols []csvColumn, row []string) {
 		if !null {
 			var err *recErr
 			if val, err = coerceCSV(f, v); err != nil {
+				if err.code == codeInvalidTypeOnField {
+					err = bulkDeserializeErr(f, i, v)
+				}
 				op.err = err
 				return
 			}
@@ -271,7 +274,7 @@ func (p *preparer) prepareCSV(op *dmlOp, cols []csvColumn, row []string) {
 			}
 		}
 		if op.kind == opUpsert && op.ext == f && val != nil {
-			op.extKey, op.extShown = indexKey(val), v
+			op.extKey, op.extShown = indexKey(f, val), v
 		}
 		op.sets = append(op.sets, fieldSet{f: f, v: val})
 	}
@@ -283,6 +286,28 @@ func (p *preparer) prepareCSV(op *dmlOp, cols []csvColumn, row []string) {
 	case opUpsert:
 		if op.ext.sys != sysID && op.extKey == "" {
 			op.err = newRecErr(codeMissingArgument, op.ext.name+" not specified", op.ext.name)
+		}
+	}
+}
+
+// csvKey reads the key of an upsert, update or delete row whose preparation
+// stopped at an error before reaching its key column, so that
+// markDuplicates sees every row's key.
+func csvKey(op *dmlOp, cols []csvColumn, row []string) {
+	for i, col := range cols {
+		v := row[i]
+		if v == "" || v == "#N/A" {
+			continue
+		}
+		switch {
+		case col.isID && op.id == "" && op.kind != opInsert && (op.kind != opUpsert || op.ext.sys == sysID):
+			if id, ok := normID(strings.TrimSpace(v)); ok && strings.HasPrefix(id, op.od.keyPrefix) {
+				op.id, op.idShown = id, v
+			}
+		case op.kind == opUpsert && op.extKey == "" && col.f == op.ext && col.parentExt == "":
+			if val, err := coerceCSV(op.ext, v); err == nil {
+				op.extKey, op.extShown = indexKey(op.ext, val), v
+			}
 		}
 	}
 }
@@ -317,13 +342,21 @@ func (j *bulkJob) unprocessedFromData() {
 	j.data = nil
 }
 
-// sfError renders a record error as sf__Error: CODE:message:fields.
+// sfError renders a record error as sf__Error: CODE:message:fields, each
+// field followed by a space, then "--" ("REQUIRED_FIELD_MISSING:Required
+// fields are missing: [LastName]:LastName --", "…:--" without fields).
 func sfError(e *recErr) string {
-	fields := "--"
-	if len(e.fields) > 0 {
-		fields = strings.Join(e.fields, ",")
+	var b strings.Builder
+	b.WriteString(e.code)
+	b.WriteByte(':')
+	b.WriteString(e.message)
+	b.WriteByte(':')
+	for _, f := range e.fields {
+		b.WriteString(f)
+		b.WriteByte(' ')
 	}
-	return e.code + ":" + e.message + ":" + fields
+	b.WriteString("--")
+	return b.String()
 }
 
 // process runs one job to completion (or abort).
@@ -388,13 +421,8 @@ func (m *bulkManager) process(j *bulkJob) {
 
 	p := &preparer{cat: cat}
 	codes := map[string]int{}
-	rows := make([][]string, 0, bulkChunk)
-	ops := make([]*dmlOp, 0, bulkChunk)
-	opsArr := make([]dmlOp, bulkChunk)
-	flush := func() {
-		if len(rows) == 0 {
-			return
-		}
+	batchSize := m.s.cfg.BulkBatchSize
+	apply := func(rows [][]string, ops []*dmlOp) {
 		faults := m.s.faults.get()
 		var lockFault func() bool
 		if rate := faults.LockRowRate; rate > 0 {
@@ -413,58 +441,80 @@ func (m *bulkManager) process(j *bulkJob) {
 			j.processed++
 		}
 		j.mu.Unlock()
-		rows, ops = rows[:0], ops[:0]
 		if m.afterChunk != nil {
 			m.afterChunk(j)
 		}
 	}
-	aborted := false
-	for {
-		row, err := rd.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
+	stopped := func() bool {
 		j.mu.Lock()
-		stop := j.abort
-		j.mu.Unlock()
-		if stop || m.s.ctx.Err() != nil {
-			aborted = true
-			j.mu.Lock()
-			j.unprocessed = append(j.unprocessed, rows...) // read but not applied
-			rows, ops = rows[:0], ops[:0]
-			if row != nil {
-				j.unprocessed = append(j.unprocessed, row)
+		defer j.mu.Unlock()
+		return j.abort || m.s.ctx.Err() != nil
+	}
+	// unprocess makes rows, and every row not read yet, unprocessed.
+	unprocess := func(rows [][]string) {
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		j.unprocessed = append(j.unprocessed, rows...)
+		for {
+			r, err := rd.Read()
+			if errors.Is(err, io.EOF) {
+				break
 			}
-			for {
-				r, err := rd.Read()
-				if errors.Is(err, io.EOF) {
-					break
-				}
-				if r != nil {
-					j.unprocessed = append(j.unprocessed, r)
-				}
+			if r != nil {
+				j.unprocessed = append(j.unprocessed, r)
 			}
-			j.mu.Unlock()
-			break
-		}
-		if err != nil && row == nil {
-			fail("InvalidBatch : Failed to parse CSV: " + err.Error())
-			return
-		}
-		op := &opsArr[len(ops)]
-		*op = dmlOp{kind: kind, st: st, od: od, ext: ext}
-		if len(row) != len(header) {
-			op.err = newRecErr("INVALID_ROW", "the row has "+itoa(len(row))+" columns, the header "+itoa(len(header)))
-		} else {
-			p.prepareCSV(op, cols, row)
-		}
-		rows = append(rows, row)
-		ops = append(ops, op)
-		if len(ops) == bulkChunk {
-			flush()
 		}
 	}
-	flush()
+	aborted := false
+	rows := make([][]string, 0, min(batchSize, 1024))
+	opsArr := make([]dmlOp, 0, min(batchSize, 1024))
+	eof := false
+	for !eof && !aborted {
+		// Read one batch: Salesforce splits a job into batches of
+		// BulkBatchSize records and checks duplicate keys per batch.
+		rows, opsArr = rows[:0], opsArr[:0]
+		for len(rows) < batchSize {
+			row, err := rd.Read()
+			if errors.Is(err, io.EOF) {
+				eof = true
+				break
+			}
+			if err != nil && row == nil {
+				fail("InvalidBatch : Failed to parse CSV: " + err.Error())
+				return
+			}
+			rows = append(rows, row)
+			opsArr = append(opsArr, dmlOp{kind: kind, st: st, od: od, ext: ext})
+		}
+		if stopped() {
+			aborted = true
+			unprocess(rows)
+			break
+		}
+		ops := make([]*dmlOp, len(rows))
+		for i, row := range rows {
+			op := &opsArr[i]
+			ops[i] = op
+			if len(row) != len(header) {
+				op.err = newRecErr("INVALID_ROW", "the row has "+itoa(len(row))+" columns, the header "+itoa(len(header)))
+				continue
+			}
+			p.prepareCSV(op, cols, row)
+			csvKey(op, cols, row)
+		}
+		markDuplicates(ops)
+		// Apply the batch in chunks of bulkChunk rows, each under one
+		// acquisition of the object locks; an abort stops between chunks.
+		for lo := 0; lo < len(ops); lo += bulkChunk {
+			if lo > 0 && stopped() {
+				aborted = true
+				unprocess(rows[lo:])
+				break
+			}
+			hi := min(lo+bulkChunk, len(ops))
+			apply(rows[lo:hi], ops[lo:hi])
+		}
+	}
 	m.s.stats.addErrors(codes)
 	j.mu.Lock()
 	if aborted || j.abort || j.state == stateAborted {

@@ -130,9 +130,9 @@ func TestBulkLifecycle(t *testing.T) {
 		t.Fatalf("failed rows %q", rows)
 	}
 	wantErr := []string{
-		"INVALID_TYPE_ON_FIELD_IN_RECORD:Score: value not of required type: abc:Score__c",
-		"INVALID_CROSS_REFERENCE_KEY:Foreign key external ID: NOPE not found for field External_Key__c in entity Account:ParentId",
-		"MISSING_ARGUMENT:External_Key__c not specified:External_Key__c",
+		"INVALID_FIELD:Failed to deserialize field at col 3. Due to, 'abc' is not a valid value for the type xsd:double:Score__c --",
+		"INVALID_CROSS_REFERENCE_KEY:Foreign key external ID: NOPE not found for field External_Key__c in entity Account:ParentId --",
+		"MISSING_ARGUMENT:External_Key__c not specified:External_Key__c --",
 	}
 	for i, w := range wantErr {
 		if rows[i+1][1] != w || rows[i+1][0] != "" {
@@ -221,7 +221,7 @@ func TestBulkInsertDeleteGzipUpload(t *testing.T) {
 		t.Errorf("update job %+v", done)
 	}
 	r = f.do("GET", "jobs/ingest/"+u.ID+"/failedResults/", nil).expect(t, http.StatusOK)
-	if rows := parseCSV(t, r.body); len(rows) != 2 || rows[1][1] != "MISSING_ARGUMENT:Id not specified in an update call:Id" {
+	if rows := parseCSV(t, r.body); len(rows) != 2 || rows[1][1] != "MISSING_ARGUMENT:Id not specified in an update call:Id --" {
 		t.Errorf("update failures %q", rows)
 	}
 	recs, _ = f.env.Server.Records("Contact")

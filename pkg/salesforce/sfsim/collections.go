@@ -16,6 +16,7 @@ const (
 type collectionBody struct {
 	AllOrNone bool
 	Records   []jsonRecord
+	data      []byte // the body as sent (inflated), for error positions
 }
 
 func errTooMany() *apiError {
@@ -36,6 +37,7 @@ func (c *call) decodeCollection() (*collectionBody, *apiError) {
 	if len(body.Records) > maxCollection {
 		return nil, errTooMany()
 	}
+	body.data = data
 	return &body, nil
 }
 
@@ -84,6 +86,17 @@ func (c *call) collectionsWrite(kind opKind) *apiError {
 	}
 	n := len(body.Records)
 	c.st.records, c.latRecs = int64(n), float64(n)
+	// The whole body is read before any record is written.
+	for _, jr := range body.Records {
+		if jr.null {
+			continue
+		}
+		if st, rerr := c.recordType(jr.fields); rerr == nil {
+			if aerr := checkRecord(st.def.Load(), jr.fields, body.data); aerr != nil {
+				return aerr
+			}
+		}
+	}
 	ops := make([]*dmlOp, n)
 	opsArr := make([]dmlOp, n)
 	p := &preparer{cat: c.cat}
@@ -113,13 +126,16 @@ func (c *call) collectionsWrite(kind opKind) *apiError {
 				op.err = newRecErr(codeMalformedID, "malformed id "+shown(raw), "Id")
 				continue
 			}
-			op.id = id
+			op.id, op.idShown = id, raw
 			if !strings.HasPrefix(id, op.od.keyPrefix) {
 				op.err = errCrossRef("Id")
 				continue
 			}
 		}
 		p.prepareJSON(op, rec)
+	}
+	if kind == opUpdate {
+		markDuplicates(ops)
 	}
 	c.s.org.execute(c.cat, ops, body.AllOrNone, c.lockFault())
 	c.appendResults(ops, false)
@@ -159,6 +175,14 @@ func (c *call) collectionsUpsert(st *store, field string) *apiError {
 	updateOnly := c.r.URL.Query().Get("updateOnly") == "true"
 	n := len(body.Records)
 	c.st.records, c.latRecs = int64(n), float64(n)
+	// The whole body is read before any record is written.
+	for _, jr := range body.Records {
+		if !jr.null {
+			if aerr := checkRecord(od, jr.fields, body.data); aerr != nil {
+				return aerr
+			}
+		}
+	}
 	ops := make([]*dmlOp, n)
 	opsArr := make([]dmlOp, n)
 	p := &preparer{cat: c.cat}
@@ -185,14 +209,16 @@ func (c *call) collectionsUpsert(st *store, field string) *apiError {
 					op.err = newRecErr(codeMalformedID, "malformed id "+shown(raw), "Id")
 					continue
 				}
-				op.id = id
+				op.id, op.idShown = id, raw
 			}
 		}
 		p.prepareJSON(op, rec)
 		if op.err == nil && ext.sys != sysID && op.extKey == "" {
 			op.err = newRecErr(codeMissingArgument, ext.name+" not specified", ext.name)
 		}
+		upsertKeyJSON(op, rec)
 	}
+	markDuplicates(ops)
 	c.s.org.execute(c.cat, ops, body.AllOrNone, c.lockFault())
 	c.appendResults(ops, true)
 	return nil
@@ -228,7 +254,7 @@ func (c *call) collectionsDelete() *apiError {
 			op.err = newRecErr(codeMalformedID, "malformed id "+shown(raw))
 			continue
 		}
-		op.id = id
+		op.id, op.idShown = id, raw
 		st := c.cat.byPfx[id[:3]]
 		if st == nil {
 			op.err = errCrossRef()
@@ -236,9 +262,27 @@ func (c *call) collectionsDelete() *apiError {
 		}
 		op.st, op.od = st, st.def.Load()
 	}
+	markDuplicates(ops)
 	c.s.org.execute(c.cat, ops, allOrNone, c.lockFault())
 	c.appendResults(ops, false)
 	return nil
+}
+
+// upsertKeyJSON reads the external id of an upsert record whose preparation
+// stopped at an error before reaching it, so that markDuplicates sees every
+// record's key.
+func upsertKeyJSON(op *dmlOp, rec []jsonField) {
+	if op.extKey != "" || op.ext.sys == sysID || op.od == nil {
+		return
+	}
+	for _, kv := range rec {
+		if op.od.field(kv.key) != op.ext {
+			continue
+		}
+		if v, err := coerceJSON(op.ext, kv.val); err == nil && v != nil {
+			op.extKey, op.extShown = indexKey(op.ext, v), jsonShown(v)
+		}
+	}
 }
 
 // collectionsRetrieve serves GET /composite/sobjects/{o}?ids=&fields= and the

@@ -83,12 +83,13 @@ func TestCollectionsAllOrNoneRollsBack(t *testing.T) {
 	// The rolled-back external id is free again; indexes were restored.
 	f.create("Account", map[string]any{"Name": "again", "External_Key__c": "N-1"})
 
-	// Update and delete roll back too.
+	// Update and delete roll back too. (Two different records: the same id
+	// twice would fail both with DUPLICATE_VALUE.)
 	res = f.results(f.do("PATCH", "composite/sobjects", map[string]any{"allOrNone": true, "records": []any{
 		acct(map[string]any{"id": keep, "Name": "Changed", "External_Key__c": "MOVED"}),
-		acct(map[string]any{"id": keep, "Score__c": "bad"}),
+		acct(map[string]any{"id": f.create("Account", map[string]any{"Name": "Other"}), "BillingCity": strings.Repeat("c", 41)}),
 	}}))
-	if res[0].Errors[0].StatusCode != "ALL_OR_NONE_OPERATION_ROLLED_BACK" || res[1].Errors[0].StatusCode != "INVALID_TYPE_ON_FIELD_IN_RECORD" {
+	if res[0].Errors[0].StatusCode != "ALL_OR_NONE_OPERATION_ROLLED_BACK" || res[1].Errors[0].StatusCode != "STRING_TOO_LONG" {
 		t.Errorf("update: %+v", res)
 	}
 	r := f.do("GET", "sobjects/Account/External_Key__c/KEEP?fields=Name", nil).expect(t, http.StatusOK)
@@ -100,7 +101,7 @@ func TestCollectionsAllOrNoneRollsBack(t *testing.T) {
 	if res[0].Errors[0].StatusCode != "ALL_OR_NONE_OPERATION_ROLLED_BACK" || res[1].Errors[0].StatusCode != "INVALID_CROSS_REFERENCE_KEY" {
 		t.Errorf("delete: %+v", res)
 	}
-	if n, _ := f.env.Server.Count("Account"); n.Live != 2 || n.Deleted != 0 {
+	if n, _ := f.env.Server.Count("Account"); n.Live != 3 || n.Deleted != 0 {
 		t.Errorf("after delete rollback %+v", n)
 	}
 	f.do("GET", "sobjects/Account/External_Key__c/KEEP", nil).expect(t, http.StatusOK)

@@ -5,6 +5,8 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -32,9 +34,15 @@ const (
 	DefaultMaxCursors      = 10_000
 	DefaultCursorTTL       = 15 * time.Minute
 	DefaultMaxBulkJobBytes = 150 << 20
+	// DefaultBulkBatchSize is the number of records Salesforce puts in each
+	// internal batch of a Bulk API 2.0 ingest job.
+	DefaultBulkBatchSize = 10_000
 	// LoginURL and TestLoginURL are accepted JWT audiences by default.
 	LoginURL     = "https://login.salesforce.com"
 	TestLoginURL = "https://test.salesforce.com"
+	// DefaultInstanceURL is the instance URL of a simulator whose
+	// Config.InstanceURL is empty: cmd/sfsim's default address.
+	DefaultInstanceURL = "http://127.0.0.1:7080"
 )
 
 // Config configures a simulator. The zero value is usable: every field states
@@ -55,12 +63,18 @@ type Config struct {
 	// none, and the JWT flow answers invalid_grant.
 	PublicKeys []crypto.PublicKey
 	// Audiences are the accepted JWT aud values. Default: LoginURL,
-	// TestLoginURL and the simulator's own base URL (scheme and host of the
-	// token request, and InstanceURL when set).
+	// TestLoginURL and InstanceURL. A request's Host header is never
+	// trusted for it.
 	Audiences []string
-	// InstanceURL is the instance_url of token responses. Default: the
-	// scheme and host of the token request.
+	// InstanceURL is the simulator's own base URL (scheme and host): the
+	// instance_url of token responses and a default audience. It is never
+	// taken from a request's Host header. Default DefaultInstanceURL
+	// (http://127.0.0.1:7080); StartTest sets its server's URL.
 	InstanceURL string
+	// AdminToken, when set, makes every admin API call (except GET
+	// /__admin/healthz) require "Authorization: Bearer <AdminToken>".
+	// Default: none.
+	AdminToken string
 	// SessionTTL is the inactivity timeout of an access token. Default 2h.
 	SessionTTL time.Duration
 	// DailyAPILimit is the LIMIT of api-usage=N/LIMIT; once N reaches it,
@@ -89,6 +103,11 @@ type Config struct {
 	// MaxBulkJobBytes bounds one Bulk API upload (after decompression).
 	// Default 150 MiB.
 	MaxBulkJobBytes int64
+	// BulkBatchSize is the number of rows of a Bulk API 2.0 ingest job
+	// that Salesforce processes as one internal batch ("Salesforce creates
+	// a separate batch for every 10,000 records in your job data"): the
+	// unit within which a duplicate key fails every copy. Default 10,000.
+	BulkBatchSize int
 }
 
 // withDefaults returns c with every unset field given its default.
@@ -110,11 +129,14 @@ func (c Config) withDefaults() Config {
 		c.Users = append([]User(nil), c.Users...)
 	}
 	c.PublicKeys = append([]crypto.PublicKey(nil), c.PublicKeys...)
+	if c.InstanceURL == "" {
+		c.InstanceURL = DefaultInstanceURL
+	}
+	c.InstanceURL = strings.TrimSuffix(c.InstanceURL, "/")
 	if len(c.Audiences) == 0 {
-		c.Audiences = []string{LoginURL, TestLoginURL}
-		if c.InstanceURL != "" {
-			c.Audiences = append(c.Audiences, c.InstanceURL)
-		}
+		c.Audiences = []string{LoginURL, TestLoginURL, c.InstanceURL}
+	} else {
+		c.Audiences = append([]string(nil), c.Audiences...)
 	}
 	if c.SessionTTL == 0 {
 		c.SessionTTL = DefaultSessionTTL
@@ -140,6 +162,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxBulkJobBytes == 0 {
 		c.MaxBulkJobBytes = DefaultMaxBulkJobBytes
 	}
+	if c.BulkBatchSize == 0 {
+		c.BulkBatchSize = DefaultBulkBatchSize
+	}
 	return c
 }
 
@@ -155,6 +180,9 @@ func (c Config) validate() error {
 		if _, ok := k.(*rsa.PublicKey); !ok {
 			errs = append(errs, fmt.Errorf("sfsim: Config.PublicKeys[%d] is %T, want *rsa.PublicKey (Salesforce signs with RS256 only)", i, k))
 		}
+	}
+	if u, err := url.Parse(c.InstanceURL); err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || u.Path != "" {
+		errs = append(errs, fmt.Errorf("sfsim: Config.InstanceURL %q is not a scheme://host[:port] URL", c.InstanceURL))
 	}
 	if c.SessionTTL < 0 {
 		errs = append(errs, errors.New("sfsim: Config.SessionTTL is negative"))
@@ -173,6 +201,9 @@ func (c Config) validate() error {
 	}
 	if c.CursorTTL < 0 {
 		errs = append(errs, errors.New("sfsim: Config.CursorTTL is negative"))
+	}
+	if c.BulkBatchSize < 0 {
+		errs = append(errs, errors.New("sfsim: Config.BulkBatchSize is negative"))
 	}
 	if c.MaxBulkJobBytes < 0 {
 		errs = append(errs, errors.New("sfsim: Config.MaxBulkJobBytes is negative"))

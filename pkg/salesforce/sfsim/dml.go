@@ -36,6 +36,7 @@ type dmlOp struct {
 	ext        *fieldDef // upsert matching field
 	extKey     string
 	extShown   string // the external id value as given, for messages
+	idShown    string // the id as given (update, delete, Id upsert), for messages
 	updateOnly bool
 	sets       []fieldSet
 	err        *recErr
@@ -115,7 +116,7 @@ func (p *preparer) parentByExternal(rf *fieldDef, extName string, raw any, csv b
 	if !ef.externalID || v == nil {
 		return "", newRecErr(codeInvalidField, "Field name provided, "+ef.name+" is not an External ID or indexed field for "+pod.name, rf.relName+"."+ef.name)
 	}
-	key := indexKey(v)
+	key := indexKey(ef, v)
 	pst.mu.RLock()
 	var id string
 	n := 0
@@ -164,7 +165,7 @@ func (p *preparer) prepareJSON(op *dmlOp, rec []jsonField) {
 		}
 		if nested, isMap := v.(map[string]any); isMap {
 			if rf := od.byRel[strings.ToLower(k)]; rf != nil {
-				if rf.readOnly {
+				if !rf.createable && !rf.updateable {
 					op.err = errReadOnly(rf)
 					return
 				}
@@ -181,7 +182,7 @@ func (p *preparer) prepareJSON(op *dmlOp, rec []jsonField) {
 			op.err = errNoSuchColumn(k, od.name)
 			return
 		}
-		if f.readOnly || f.computed {
+		if !f.createable && !f.updateable {
 			op.err = errReadOnly(f)
 			return
 		}
@@ -200,7 +201,7 @@ func (p *preparer) prepareJSON(op *dmlOp, rec []jsonField) {
 			if val == nil {
 				continue // reported below as a missing external id
 			}
-			op.extKey, op.extShown = indexKey(val), jsonShown(val)
+			op.extKey, op.extShown = indexKey(f, val), jsonShown(val)
 		}
 		op.sets = append(op.sets, fieldSet{f: f, v: val})
 	}
@@ -231,6 +232,64 @@ func (p *preparer) nestedReference(rf *fieldDef, nested map[string]any) (string,
 		return "", errCrossRef(rf.name)
 	}
 	return p.parentByExternal(rf, name, val, false)
+}
+
+// markDuplicates fails every op whose key occurs more than once among ops:
+// the external id of an upsert (compared as the field's index compares it),
+// or the record id of an update, delete or Id upsert. Salesforce checks the
+// records it processes together (one Collections call, one Bulk API batch)
+// before it writes any, and fails every copy with DUPLICATE_VALUE: none of
+// them is written, whether or not the key exists in the org
+// (docs/simulator.md, "Same key twice in one request"). Ops without a key
+// (inserts, records whose key could not be read) are left alone; a
+// duplicate's error replaces any other error of the record.
+func markDuplicates(ops []*dmlOp) {
+	if len(ops) < 2 {
+		return
+	}
+	keys := make([]string, len(ops))
+	count := make(map[string]int, len(ops))
+	for i, op := range ops {
+		k := dupKey(op)
+		if k == "" {
+			continue
+		}
+		keys[i] = k
+		count[k]++
+	}
+	if len(count) == len(ops) {
+		return
+	}
+	for i, op := range ops {
+		if keys[i] == "" || count[keys[i]] < 2 {
+			continue
+		}
+		if op.kind == opUpsert && op.ext.sys != sysID {
+			op.err = newRecErr(codeDuplicateValue, "Duplicate external id specified: "+shown(op.extShown), op.ext.name)
+		} else {
+			op.err = newRecErr(codeDuplicateValue, "Duplicate id specified: "+shown(op.idShown))
+		}
+	}
+}
+
+// dupKey is the key markDuplicates compares, "" when op has none.
+func dupKey(op *dmlOp) string {
+	switch op.kind {
+	case opUpsert:
+		if op.ext.sys != sysID {
+			if op.extKey == "" {
+				return ""
+			}
+			return "x" + op.extKey
+		}
+	case opUpdate, opDelete, opHardDelete:
+	default:
+		return ""
+	}
+	if op.id == "" {
+		return ""
+	}
+	return "i" + op.id
 }
 
 // lockedStores returns the distinct stores of ops in lock order.
@@ -375,7 +434,22 @@ func currentSets(od *objectDef, sets []fieldSet) []fieldSet {
 	return sets
 }
 
+// writable refuses a set of a field that cannot be written by this kind of
+// write (describe's createable for inserts, updateable for updates).
+func writable(sets []fieldSet, insert bool) *recErr {
+	for _, s := range sets {
+		if insert && !s.f.createable || !insert && !s.f.updateable {
+			return errReadOnly(s.f)
+		}
+	}
+	return nil
+}
+
 func (o *org) doInsert(op *dmlOp, od *objectDef, sets []fieldSet, now int64, keepUndo bool, undo *[]undoEntry) {
+	if err := writable(sets, true); err != nil {
+		op.err = err
+		return
+	}
 	r, err := op.st.insert(od, sets, now)
 	if err != nil {
 		op.err = err
@@ -388,6 +462,10 @@ func (o *org) doInsert(op *dmlOp, od *objectDef, sets []fieldSet, now int64, kee
 }
 
 func (o *org) updateRecord(op *dmlOp, od *objectDef, r *record, sets []fieldSet, now int64, keepUndo bool, undo *[]undoEntry) {
+	if err := writable(sets, false); err != nil {
+		op.err = err
+		return
+	}
 	var old []fieldVal
 	oldMod := r.modified
 	if keepUndo {

@@ -16,10 +16,13 @@ import (
 const maxJSONDepth = 64
 
 // jsonField is one key and value of a record, in document order. Values are
-// nil, string, float64, bool, map[string]any or []any.
+// nil, string, float64, bool, map[string]any or []any. start and end are the
+// byte offsets of the value in the body (end exclusive), for error positions
+// and the raw text of numbers.
 type jsonField struct {
-	key string
-	val any
+	key        string
+	val        any
+	start, end int
 }
 
 // jsonRecord is one element of a "records" array; null marks a JSON null.
@@ -143,11 +146,13 @@ func (d *jsonDecoder) fields() ([]jsonField, error) {
 		if err := d.expect(':'); err != nil {
 			return nil, err
 		}
+		d.ws()
+		start := d.pos
 		v, err := d.value()
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, jsonField{key: k, val: v})
+		out = append(out, jsonField{key: k, val: v, start: start, end: d.pos})
 		switch d.peek() {
 		case ',':
 			d.pos++

@@ -29,11 +29,19 @@ type fieldDef struct {
 	required   bool
 	unique     bool
 	externalID bool
-	restricted bool
-	readOnly   bool
+	// caseSensitive makes unique and external-id matching exact.
+	caseSensitive bool
+	restricted    bool
+	readOnly      bool
+	// createable and updateable are describe's; writes check them.
+	createable bool
+	updateable bool
 	custom     bool
-	values     []string
+	values     []string // active picklist values
+	inactive   []string // inactive picklist values
 	valueSet   map[string]struct{}
+	precision  int
+	scale      int
 	refTo      string // canonical parent object name
 	relName    string
 	def        any // coerced default, nil when none
@@ -160,7 +168,18 @@ func (c *compiledSchema) compileFields(od *objectDef, fields []Field) error {
 		od.byLower[f.lower] = f
 		od.byName[f.name] = f
 	}
-	add(&fieldDef{name: "Id", lower: "id", label: labelFor(od.name) + " ID", typ: TypeID, length: 18, readOnly: true, idx: -1, sys: sysID})
+	idLabel := od.label + " ID" // "Account ID"; custom objects say "Record ID"
+	if od.custom {
+		idLabel = "Record ID"
+	}
+	add(&fieldDef{name: "Id", lower: "id", label: idLabel, typ: TypeID, length: 18, readOnly: true, idx: -1, sys: sysID})
+	defer func() {
+		for _, f := range od.fields {
+			if f.sys != sysNone || f.computed {
+				f.createable, f.updateable = false, false
+			}
+		}
+	}()
 	for _, sf := range fields {
 		f, err := c.compileField(od, sf)
 		if err != nil {
@@ -218,10 +237,17 @@ func (c *compiledSchema) compileField(od *objectDef, sf Field) (*fieldDef, error
 		return nil, fmt.Errorf("invalid name")
 	}
 	f := &fieldDef{name: sf.Name, lower: strings.ToLower(sf.Name), label: sf.Label, typ: sf.Type,
-		length: sf.Length, required: sf.Required, unique: sf.Unique, externalID: sf.ExternalID,
+		length: sf.Length, required: sf.Required, unique: sf.Unique, externalID: sf.ExternalID, caseSensitive: sf.CaseSensitive,
 		restricted: sf.Restricted, readOnly: sf.ReadOnly, custom: strings.HasSuffix(strings.ToLower(sf.Name), "__c")}
 	if f.label == "" {
 		f.label = labelFor(sf.Name)
+	}
+	f.createable, f.updateable = !f.readOnly, !f.readOnly
+	if sf.Createable != nil {
+		f.createable = *sf.Createable
+	}
+	if sf.Updateable != nil {
+		f.updateable = *sf.Updateable
 	}
 	if od.lower == "contact" || od.lower == "lead" {
 		if f.lower == "name" {
@@ -269,21 +295,51 @@ func (c *compiledSchema) compileField(od *objectDef, sf Field) (*fieldDef, error
 	}
 	if f.typ == TypePicklist {
 		f.values = append([]string(nil), sf.Values...)
+		f.inactive = append([]string(nil), sf.InactiveValues...)
 		f.valueSet = make(map[string]struct{}, len(f.values))
 		for _, v := range f.values {
 			f.valueSet[v] = struct{}{}
 		}
+		for _, v := range f.inactive {
+			if _, dup := f.valueSet[v]; dup {
+				return nil, fmt.Errorf("picklist value %q is both active and inactive", v)
+			}
+		}
 		if f.restricted && len(f.values) == 0 {
 			return nil, fmt.Errorf("a restricted picklist needs values")
 		}
-	} else if len(sf.Values) > 0 || sf.Restricted {
-		return nil, fmt.Errorf("values and restricted are for picklists")
+	} else if len(sf.Values) > 0 || len(sf.InactiveValues) > 0 || sf.Restricted {
+		return nil, fmt.Errorf("values, inactive_values and restricted are for picklists")
+	}
+	switch f.typ {
+	case TypeDouble, TypeCurrency, TypePercent:
+		f.precision, f.scale = 18, 0
+		if sf.Precision != 0 {
+			f.precision = sf.Precision
+		}
+		if sf.Scale != 0 {
+			f.scale = sf.Scale
+		}
+		if f.precision < 1 || f.precision > 18 || f.scale < 0 || f.scale > f.precision {
+			return nil, fmt.Errorf("precision %d and scale %d: want 1 ≤ precision ≤ 18 and 0 ≤ scale ≤ precision", f.precision, f.scale)
+		}
+	default:
+		if sf.Precision != 0 || sf.Scale != 0 {
+			return nil, fmt.Errorf("precision and scale are for double, currency and percent fields")
+		}
 	}
 	if f.unique || f.externalID {
 		switch f.typ {
 		case TypeString, TypeEmail, TypePhone, TypeInt, TypeDouble:
 		default:
 			return nil, fmt.Errorf("type %s cannot be unique or an external id", f.typ)
+		}
+	}
+	if f.caseSensitive {
+		switch f.typ {
+		case TypeString, TypeEmail, TypePhone:
+		default:
+			return nil, fmt.Errorf("case_sensitive is for string, email and phone fields")
 		}
 	}
 	if sf.Default != nil {

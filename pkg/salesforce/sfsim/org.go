@@ -187,7 +187,7 @@ func (st *store) indexAdd(od *objectDef, r *record) {
 			continue
 		}
 		m := st.idx[f.idx]
-		k := indexKey(v)
+		k := indexKey(f, v)
 		m[k] = append(m[k], r)
 	}
 }
@@ -198,7 +198,7 @@ func (st *store) indexRemove(od *objectDef, r *record) {
 		if v == nil {
 			continue
 		}
-		st.indexRemoveKey(f.idx, indexKey(v), r)
+		st.indexRemoveKey(f.idx, indexKey(f, v), r)
 	}
 }
 
@@ -229,7 +229,7 @@ func (st *store) duplicateErr(od *objectDef, cand *record, self *record, only []
 		if !f.unique || v == nil {
 			return nil
 		}
-		for _, other := range st.idx[f.idx][indexKey(v)] {
+		for _, other := range st.idx[f.idx][indexKey(f, v)] {
 			if other != self {
 				return newRecErr(codeDuplicateValue,
 					"duplicate value found: "+f.name+" duplicates value on record with id: "+other.id, f.name)
@@ -303,35 +303,22 @@ func (st *store) update(od *objectDef, r *record, sets []fieldSet, now int64) *r
 	}
 	for _, s := range sets {
 		old := r.val(s.f.idx)
-		if s.f.indexed() && sameIndexKey(old, s.v) {
+		if s.f.indexed() && old != nil && s.v != nil && indexKey(s.f, old) == indexKey(s.f, s.v) {
 			r.set(s.f.idx, s.v) // same index entry
 			continue
 		}
 		if s.f.indexed() && old != nil {
-			st.indexRemoveKey(s.f.idx, indexKey(old), r)
+			st.indexRemoveKey(s.f.idx, indexKey(s.f, old), r)
 		}
 		r.set(s.f.idx, s.v)
 		if s.f.indexed() && s.v != nil {
 			m := st.idx[s.f.idx]
-			k := indexKey(s.v)
+			k := indexKey(s.f, s.v)
 			m[k] = append(m[k], r)
 		}
 	}
 	r.modified = now
 	return nil
-}
-
-// sameIndexKey reports whether a and b (both non-nil) share an index key.
-func sameIndexKey(a, b any) bool {
-	switch x := a.(type) {
-	case string:
-		y, ok := b.(string)
-		return ok && strings.EqualFold(x, y)
-	case float64:
-		y, ok := b.(float64)
-		return ok && x == y
-	}
-	return false
 }
 
 // remove moves r to the recycle bin, or purges it when hard. Caller holds mu.

@@ -75,6 +75,11 @@ type Field struct {
 	// ExternalID makes the field usable for upserts and relationship
 	// references; it is indexed.
 	ExternalID bool `yaml:"external_id,omitempty" json:"external_id,omitempty"`
+	// CaseSensitive makes unique and external-id values compare exactly
+	// ("ABC" and "abc" are different keys); by default they compare
+	// case-insensitively, as Salesforce's "Unique" option does. It is
+	// describe's caseSensitive.
+	CaseSensitive bool `yaml:"case_sensitive,omitempty" json:"case_sensitive,omitempty"`
 	// Values are the picklist values; Restricted refuses any other value.
 	Values     []string `yaml:"values,omitempty" json:"values,omitempty"`
 	Restricted bool     `yaml:"restricted,omitempty" json:"restricted,omitempty"`
@@ -83,8 +88,21 @@ type Field struct {
 	// (default: Foo__c → Foo__r, ParentId → Parent).
 	ReferenceTo      string `yaml:"reference_to,omitempty" json:"reference_to,omitempty"`
 	RelationshipName string `yaml:"relationship_name,omitempty" json:"relationship_name,omitempty"`
+	// InactiveValues are picklist values that describe lists with
+	// active:false; a restricted picklist refuses them.
+	InactiveValues []string `yaml:"inactive_values,omitempty" json:"inactive_values,omitempty"`
 	// ReadOnly refuses writes (INVALID_FIELD_FOR_INSERT_UPDATE).
 	ReadOnly bool `yaml:"read_only,omitempty" json:"read_only,omitempty"`
+	// Createable and Updateable override describe's createable/updateable
+	// (default: true unless ReadOnly). A field that is not createable is
+	// refused on insert, one that is not updateable on update, with
+	// INVALID_FIELD_FOR_INSERT_UPDATE.
+	Createable *bool `yaml:"createable,omitempty" json:"createable,omitempty"`
+	Updateable *bool `yaml:"updateable,omitempty" json:"updateable,omitempty"`
+	// Precision and Scale of a double, currency or percent field (describe's
+	// precision and scale; default 18 and 0).
+	Precision int `yaml:"precision,omitempty" json:"precision,omitempty"`
+	Scale     int `yaml:"scale,omitempty" json:"scale,omitempty"`
 	// Default is the value given to a new record that does not set the field.
 	Default any `yaml:"default,omitempty" json:"default,omitempty"`
 }
@@ -137,6 +155,7 @@ func (s *Schema) Clone() *Schema {
 		o.Fields = append([]Field(nil), o.Fields...)
 		for j := range o.Fields {
 			o.Fields[j].Values = append([]string(nil), o.Fields[j].Values...)
+			o.Fields[j].InactiveValues = append([]string(nil), o.Fields[j].InactiveValues...)
 		}
 		out.Objects[i] = o
 	}

@@ -37,7 +37,6 @@ type Server struct {
 	startSchema *compiledSchema
 	log         zerolog.Logger
 	clock       func() time.Time
-	ownAudience bool
 
 	orgID    string
 	users    map[string]*userEntry
@@ -62,7 +61,6 @@ type Server struct {
 // New builds a simulator from cfg (defaults filled in, then validated) and
 // starts its bulk workers. Close stops them.
 func New(cfg Config) (*Server, error) {
-	ownAudience := len(cfg.Audiences) == 0
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -72,7 +70,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		cfg: cfg, startSchema: schema, log: cfg.Logger, clock: cfg.Clock, ownAudience: ownAudience,
+		cfg: cfg, startSchema: schema, log: cfg.Logger, clock: cfg.Clock,
 		ids: newIDGen(), users: map[string]*userEntry{},
 		sessions: newSessions(cfg.SessionTTL), faults: newFaultState(cfg.Faults, cfg.Seed),
 		limits: newLimitState(cfg.DailyAPILimit, cfg.ConcurrentLimit), stats: newStatsState(),
@@ -109,6 +107,9 @@ type apiError struct {
 	code    string
 	message string
 	fields  []string
+	// noFields leaves "fields" out, as Salesforce does for errors of its
+	// JSON reader (JSON_PARSER_ERROR, an unknown field).
+	noFields bool
 }
 
 func (e *apiError) Error() string { return e.code + ": " + e.message }
@@ -196,8 +197,10 @@ func appendErrorArray(b []byte, e *apiError) []byte {
 	b = jsontext.AppendStringHTML(b, e.message)
 	b = append(b, `,"errorCode":`...)
 	b = jsontext.AppendStringHTML(b, e.code)
-	b = append(b, `,"fields":`...)
-	b = appendStrings(b, e.fields)
+	if !e.noFields {
+		b = append(b, `,"fields":`...)
+		b = appendStrings(b, e.fields)
+	}
 	return append(b, "}]"...)
 }
 

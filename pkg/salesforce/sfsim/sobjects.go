@@ -1,7 +1,6 @@
 package sfsim
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 
@@ -102,6 +101,9 @@ func (c *call) createOne(st *store, od *objectDef) *apiError {
 		return aerr
 	}
 	c.st.records, c.latRecs = 1, 1
+	if aerr := checkRecord(od, rec, data); aerr != nil {
+		return aerr
+	}
 	op := &dmlOp{kind: opInsert, st: st, od: od}
 	(&preparer{cat: c.cat}).prepareJSON(op, rec)
 	c.s.org.execute(c.cat, []*dmlOp{op}, false, c.lockFault())
@@ -184,7 +186,7 @@ func (c *call) getByExternal(st *store, od *objectDef, field, value string) *api
 	}
 	st.mu.RLock()
 	defer st.mu.RUnlock()
-	matches := st.lookup(f, indexKey(v))
+	matches := st.lookup(f, indexKey(f, v))
 	switch len(matches) {
 	case 0:
 		return errNotFound()
@@ -231,6 +233,9 @@ func (c *call) updateOne(st *store, od *objectDef, rawID string) *apiError {
 		return aerr
 	}
 	c.st.records, c.latRecs = 1, 1
+	if aerr := checkRecord(od, rec, data); aerr != nil {
+		return aerr
+	}
 	op := &dmlOp{kind: opUpdate, st: st, od: od, id: id}
 	for _, kv := range rec {
 		if strings.EqualFold(kv.key, "Id") {
@@ -290,6 +295,9 @@ func (c *call) upsertOne(st *store, od *objectDef, field, value string) *apiErro
 		return aerr
 	}
 	c.st.records, c.latRecs = 1, 1
+	if aerr := checkRecord(od, rec, data); aerr != nil {
+		return aerr
+	}
 	op := &dmlOp{kind: opUpsert, st: st, od: od, ext: ext, updateOnly: c.r.URL.Query().Get("updateOnly") == "true"}
 	if ext.sys == sysID {
 		id, aerr := recordID(od, value)
@@ -304,7 +312,7 @@ func (c *call) upsertOne(st *store, od *objectDef, field, value string) *apiErro
 		if rerr != nil {
 			return errFromRec(http.StatusBadRequest, rerr)
 		}
-		op.extKey, op.extShown = indexKey(v), value
+		op.extKey, op.extShown = indexKey(ext, v), value
 		replaced := false
 		for i := range op.sets {
 			if op.sets[i].f == ext {
@@ -341,103 +349,5 @@ func (c *call) upsertOne(st *store, od *objectDef, field, value string) *apiErro
 		c.status = http.StatusCreated
 	}
 	c.body.b = appendSaveResult(c.body.b, op, true)
-	return nil
-}
-
-// describe field and object shapes (a subset of Salesforce's).
-type describePicklist struct {
-	Active       bool   `json:"active"`
-	DefaultValue bool   `json:"defaultValue"`
-	Label        string `json:"label"`
-	Value        string `json:"value"`
-}
-
-type describeField struct {
-	Name               string             `json:"name"`
-	Label              string             `json:"label"`
-	Type               string             `json:"type"`
-	Length             int                `json:"length"`
-	Nillable           bool               `json:"nillable"`
-	Createable         bool               `json:"createable"`
-	Updateable         bool               `json:"updateable"`
-	ExternalID         bool               `json:"externalId"`
-	Unique             bool               `json:"unique"`
-	IDLookup           bool               `json:"idLookup"`
-	Custom             bool               `json:"custom"`
-	Calculated         bool               `json:"calculated"`
-	DefaultValue       any                `json:"defaultValue"`
-	ReferenceTo        []string           `json:"referenceTo"`
-	RelationshipName   *string            `json:"relationshipName"`
-	PicklistValues     []describePicklist `json:"picklistValues"`
-	RestrictedPicklist bool               `json:"restrictedPicklist"`
-}
-
-type describeObject struct {
-	Name       string            `json:"name"`
-	Label      string            `json:"label"`
-	KeyPrefix  string            `json:"keyPrefix"`
-	Custom     bool              `json:"custom"`
-	Createable bool              `json:"createable"`
-	Updateable bool              `json:"updateable"`
-	Deletable  bool              `json:"deletable"`
-	Queryable  bool              `json:"queryable"`
-	URLs       map[string]string `json:"urls"`
-	Fields     []describeField   `json:"fields,omitempty"`
-}
-
-func (c *call) describeObject(od *objectDef, withFields bool) describeObject {
-	base := "/services/data/" + c.ver + "/sobjects/" + od.name
-	d := describeObject{Name: od.name, Label: od.label, KeyPrefix: od.keyPrefix, Custom: od.custom,
-		Createable: true, Updateable: true, Deletable: true, Queryable: true,
-		URLs: map[string]string{"sobject": base, "describe": base + "/describe", "rowTemplate": base + "/{ID}"}}
-	if !withFields {
-		return d
-	}
-	for _, f := range od.fields {
-		df := describeField{Name: f.name, Label: f.label, Type: string(f.typ), Length: f.length,
-			Nillable:   !f.required && f.sys == sysNone && f.typ != TypeBoolean,
-			Createable: !f.readOnly && f.sys == sysNone, Updateable: !f.readOnly && f.sys == sysNone,
-			ExternalID: f.externalID, Unique: f.unique, IDLookup: f.sys == sysID || f.externalID,
-			Custom: f.custom, Calculated: f.computed, DefaultValue: f.def, ReferenceTo: []string{},
-			PicklistValues: []describePicklist{}, RestrictedPicklist: f.restricted}
-		if f.refTo != "" {
-			df.ReferenceTo = []string{f.refTo}
-			rel := f.relName
-			df.RelationshipName = &rel
-		}
-		for _, v := range f.values {
-			df.PicklistValues = append(df.PicklistValues, describePicklist{Active: true, Label: v, Value: v,
-				DefaultValue: f.def == v})
-		}
-		d.Fields = append(d.Fields, df)
-	}
-	return d
-}
-
-func (c *call) describe(od *objectDef, basic bool) *apiError {
-	var v any
-	if basic {
-		v = map[string]any{"objectDescribe": c.describeObject(od, false), "recentItems": []any{}}
-	} else {
-		v = c.describeObject(od, true)
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return newAPIError(http.StatusInternalServerError, "UNKNOWN_EXCEPTION", err.Error())
-	}
-	c.body.b = append(c.body.b, b...)
-	return nil
-}
-
-func (c *call) describeGlobal() *apiError {
-	objs := make([]describeObject, 0, len(c.cat.schema.objects))
-	for _, od := range c.cat.schema.objects {
-		objs = append(objs, c.describeObject(od, false))
-	}
-	b, err := json.Marshal(map[string]any{"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": objs})
-	if err != nil {
-		return newAPIError(http.StatusInternalServerError, "UNKNOWN_EXCEPTION", err.Error())
-	}
-	c.body.b = append(c.body.b, b...)
 	return nil
 }

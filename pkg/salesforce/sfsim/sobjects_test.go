@@ -157,14 +157,15 @@ func TestRecordErrorCodes(t *testing.T) {
 		{"required several", "Opportunity", map[string]any{"Name": "O"}, "REQUIRED_FIELD_MISSING", "Required fields are missing: [StageName, CloseDate]", []string{"StageName", "CloseDate"}},
 		{"required null", "Account", map[string]any{"Name": nil}, "REQUIRED_FIELD_MISSING", "Required fields are missing: [Name]", []string{"Name"}},
 		{"too long", "Account", map[string]any{"Name": "x", "BillingCity": strings.Repeat("c", 41)}, "STRING_TOO_LONG", "Billing City: data value too large: " + strings.Repeat("c", 41) + " (max length=40)", []string{"BillingCity"}},
-		{"double", "Account", map[string]any{"Name": "x", "AnnualRevenue": "abc"}, "INVALID_TYPE_ON_FIELD_IN_RECORD", "Annual Revenue: value not of required type: abc", []string{"AnnualRevenue"}},
-		{"int fraction", "Account", map[string]any{"Name": "x", "NumberOfEmployees": 1.5}, "INVALID_TYPE_ON_FIELD_IN_RECORD", "Employees: value not of required type: 1.5", []string{"NumberOfEmployees"}},
-		{"boolean", "Account", map[string]any{"Name": "x", "Active__c": "yes"}, "INVALID_TYPE_ON_FIELD_IN_RECORD", "Active: value not of required type: yes", []string{"Active__c"}},
-		{"date", "Contact", map[string]any{"LastName": "x", "Birthdate": "01/02/2000"}, "INVALID_TYPE_ON_FIELD_IN_RECORD", "Birthdate: value not of required type: 01/02/2000", []string{"Birthdate"}},
-		{"datetime", "Account", map[string]any{"Name": "x", "Signed__c": "yesterday"}, "INVALID_TYPE_ON_FIELD_IN_RECORD", "Signed: value not of required type: yesterday", []string{"Signed__c"}},
+		// Values the JSON reader cannot convert fail the request (keys are sent sorted).
+		{"double", "Account", map[string]any{"Name": "x", "AnnualRevenue": "abc"}, "JSON_PARSER_ERROR", "Cannot deserialize instance of double from VALUE_STRING value abc or request may be missing a required field at [line:1, column:23]", nil},
+		{"int fraction", "Account", map[string]any{"Name": "x", "NumberOfEmployees": 1.5}, "JSON_PARSER_ERROR", "Cannot deserialize instance of int from VALUE_NUMBER_FLOAT value 1.5 or request may be missing a required field at [line:1, column:36]", nil},
+		{"boolean", "Account", map[string]any{"Name": "x", "Active__c": "yes"}, "JSON_PARSER_ERROR", "Cannot deserialize instance of boolean from VALUE_STRING value yes or request may be missing a required field at [line:1, column:19]", nil},
+		{"date", "Contact", map[string]any{"LastName": "x", "Birthdate": "01/02/2000"}, "JSON_PARSER_ERROR", "Cannot deserialize instance of date from VALUE_STRING value 01/02/2000 or request may be missing a required field at [line:1, column:26]", nil},
+		{"datetime", "Account", map[string]any{"Name": "x", "Signed__c": "yesterday"}, "JSON_PARSER_ERROR", "Cannot deserialize instance of datetime from VALUE_STRING value yesterday or request may be missing a required field at [line:1, column:36]", nil},
 		{"email", "Contact", map[string]any{"LastName": "x", "Email": "not-an-email"}, "INVALID_EMAIL_ADDRESS", "Email: invalid email address: not-an-email", []string{"Email"}},
 		{"picklist", "Account", map[string]any{"Name": "x", "Customer_Tier__c": "Bronze"}, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "Customer Tier: bad value for restricted picklist field: Bronze", []string{"Customer_Tier__c"}},
-		{"unknown field", "Account", map[string]any{"Name": "x", "Foo__c": 1}, "INVALID_FIELD", "No such column 'Foo__c' on sobject of type Account", []string{"Foo__c"}},
+		{"unknown field", "Account", map[string]any{"Name": "x", "Foo__c": 1}, "INVALID_FIELD", "No such column 'Foo__c' on sobject of type Account", nil},
 		{"read-only", "Account", map[string]any{"Name": "x", "CreatedDate": "2024-01-01T00:00:00Z"}, "INVALID_FIELD_FOR_INSERT_UPDATE", "", []string{"CreatedDate"}},
 		{"computed name", "Contact", map[string]any{"LastName": "x", "Name": "y"}, "INVALID_FIELD_FOR_INSERT_UPDATE", "", []string{"Name"}},
 		{"duplicate", "Account", map[string]any{"Name": "x", "External_Key__c": "dup-1"}, "DUPLICATE_VALUE", "duplicate value found: External_Key__c duplicates value on record with id: " + existing, []string{"External_Key__c"}},
@@ -268,7 +269,7 @@ func TestSingleUpsert(t *testing.T) {
 	}
 	// Validation errors surface as 400.
 	r = f.do("PATCH", "sobjects/Account/External_Key__c/U-9", map[string]any{"Name": "x", "Score__c": "high"}).expect(t, http.StatusBadRequest)
-	if code, _, _ := r.errorArray(t); code != "INVALID_TYPE_ON_FIELD_IN_RECORD" {
+	if code, _, _ := r.errorArray(t); code != "JSON_PARSER_ERROR" {
 		t.Errorf("%s", r.body)
 	}
 }

@@ -64,11 +64,19 @@ func StartTest(tb testing.TB, cfg Config) *TestEnv {
 		tb.Fatalf("sfsim: test key: %v", err)
 	}
 	cfg.PublicKeys = append(append([]crypto.PublicKey(nil), cfg.PublicKeys...), &key.PublicKey)
+	// The server's address is known before it starts, so the simulator is
+	// configured with its own URL (instance_url, JWT audience).
+	hs := httptest.NewUnstartedServer(nil)
+	if cfg.InstanceURL == "" {
+		cfg.InstanceURL = "http://" + hs.Listener.Addr().String()
+	}
 	sim, err := New(cfg)
 	if err != nil {
+		hs.Close()
 		tb.Fatalf("sfsim: %v", err)
 	}
-	hs := httptest.NewServer(sim)
+	hs.Config.Handler = sim
+	hs.Start()
 	tb.Cleanup(func() {
 		hs.Close()
 		_ = sim.Close()

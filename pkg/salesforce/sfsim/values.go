@@ -299,11 +299,15 @@ func validEmail(s string) bool {
 	return true
 }
 
-// indexKey is the key of a value in a unique or external-id index: text
-// compares case-insensitively (Salesforce's default), numbers by value.
-func indexKey(v any) string {
+// indexKey is the key of a value of f in a unique or external-id index:
+// text compares case-insensitively (Salesforce's default) unless f is
+// case-sensitive, numbers by value.
+func indexKey(f *fieldDef, v any) string {
 	switch x := v.(type) {
 	case string:
+		if f.caseSensitive {
+			return x
+		}
 		return strings.ToLower(x)
 	case float64:
 		return formatNumber(x)
