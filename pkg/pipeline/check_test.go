@@ -205,14 +205,14 @@ pipelines:
   - name: accounts
     sobject: Account
     mode: upsert
-    external_id_field: Name
+    external_id_field: AccountNumber
     mapping:
       key: External_Key__c
       company: Name
       tier: Customer_Tier__c
       emial: Emial__c
       created: CreatedDate
-      parent: Parent.Name
+      parent: Parent.AccountNumber
 `
 
 // FromConfig reads describe through the client and refuses, before any
@@ -231,10 +231,10 @@ func TestFromConfigRefusesAPipelineThatDoesNotFit(t *testing.T) {
 	}
 	got := keysOf(se.Problems)
 	for _, w := range []problemKey{
-		{"external_id_field", "", "Name", pipeline.ProblemNotExternalID},
+		{"external_id_field", "", "AccountNumber", pipeline.ProblemNotExternalID},
 		{"mapping.emial", "emial", "Emial__c", pipeline.ProblemUnknownField},
 		{"mapping.created", "created", "CreatedDate", pipeline.ProblemNotCreateable},
-		{"mapping.parent", "parent", "Parent.Name", pipeline.ProblemNotExternalID},
+		{"mapping.parent", "parent", "Parent.AccountNumber", pipeline.ProblemNotExternalID},
 	} {
 		if !got[w] {
 			t.Errorf("missing problem %+v in %v", w, se.Problems)
@@ -244,7 +244,7 @@ func TestFromConfigRefusesAPipelineThatDoesNotFit(t *testing.T) {
 	for _, line := range []string{
 		`pipeline "accounts" does not fit Account (4 problems`,
 		"\n  mapping.emial → Emial__c: Account has no field Emial__c",
-		"\n  external_id_field: Account.Name is neither an External ID field nor an idLookup field",
+		"\n  external_id_field: Account.AccountNumber is neither an External ID field nor an idLookup field",
 	} {
 		if !strings.Contains(msg, line) {
 			t.Errorf("message lacks %q:\n%s", line, msg)
