@@ -24,7 +24,7 @@ objects:
       - {name: When__c, type: datetime}
       - {name: Text__c, type: string, length: 10}
       - {name: Mail__c, type: email, length: 80}
-      - {name: Tier__c, type: picklist, values: [Gold, Silver], restricted: true}
+      - {name: Tier__c, type: picklist, values: [Gold, Silver], inactive_values: [Bronze], restricted: true}
       - {name: Parent__c, type: reference, reference_to: Check__c, relationship_name: Parent__r}
 `
 
@@ -272,6 +272,13 @@ func TestRequiredFieldsCheckedOnInsertWhenAsked(t *testing.T) {
 	c := b.pipe(t, pipeline.Options{SObject: "Contact", CheckRequired: true})
 	if _, rerr := c.Prepare(0, map[string]any{"LastName": "Doe"}); rerr != nil {
 		t.Errorf("Contact with LastName: %+v", rerr)
+	}
+	// Every missing field is listed; a required field with a default
+	// (Lead.Status, defaultedOnCreate) is not.
+	l := b.pipe(t, pipeline.Options{SObject: "Lead", CheckRequired: true})
+	_, rerr = l.Prepare(0, map[string]any{"FirstName": "Ada"})
+	if rerr == nil || fmt.Sprint(rerr.Fields) != "[Company LastName]" || !strings.HasPrefix(rerr.Message, "Required fields are missing: [Company, LastName]") {
+		t.Errorf("Lead: %+v", rerr)
 	}
 }
 
