@@ -79,6 +79,7 @@ type fieldRule struct {
 	length      int                 // most characters; 0: not checked
 	email       bool                // type email
 	restricted  map[string]struct{} // active values, trimmed and lower-cased; nil: not a restricted picklist
+	active      map[string]struct{} // active values as written (the usual case, matched without lower-casing)
 }
 
 func newFieldRule(f *salesforce.FieldDescribe) *fieldRule {
@@ -90,10 +91,11 @@ func newFieldRule(f *salesforce.FieldDescribe) *fieldRule {
 		r.length = f.Length
 		r.email = f.Type == salesforce.FieldEmail
 		if f.Type == salesforce.FieldPicklist && f.RestrictedPicklist {
-			r.restricted = map[string]struct{}{}
+			r.restricted, r.active = map[string]struct{}{}, map[string]struct{}{}
 			for _, pv := range f.PicklistValues {
 				if pv.Active {
 					r.restricted[strings.ToLower(trimJava(pv.Value))] = struct{}{}
+					r.active[pv.Value] = struct{}{}
 				}
 			}
 		}
@@ -189,27 +191,18 @@ type finding struct {
 	fields []string
 }
 
-// worse reports whether f should be reported rather than g (deterministic
-// whatever the map order).
-func (f *finding) worse(g *finding) bool {
-	if g.code == "" {
-		return true
+// keep replaces the finding with g if g is to be reported rather than it:
+// the lower priority, then the first field by name, whatever the map order.
+func (f *finding) keep(g finding) {
+	if f.code == "" || g.prio < f.prio || (g.prio == f.prio && g.fields[0] < f.fields[0]) {
+		*f = g
 	}
-	if f.prio != g.prio {
-		return f.prio < g.prio
-	}
-	return f.fields[0] < g.fields[0]
 }
 
 // check returns the record's first problem as a RecordError (Index and
 // Record left to the caller), nil when every value passes.
 func (vc *valueChecker) check(rec salesforce.Record) *RecordError {
 	var best finding
-	consider := func(f finding) {
-		if f.worse(&best) {
-			best = f
-		}
-	}
 	for k, v := range rec {
 		r := vc.byName[k]
 		if r == nil {
@@ -218,12 +211,12 @@ func (vc *valueChecker) check(rec salesforce.Record) *RecordError {
 		if r == nil {
 			if parents, ok := vc.rels[strings.ToLower(k)]; ok {
 				if m, ok := v.(map[string]any); ok {
-					vc.checkRelated(k, parents, m, consider)
+					vc.checkRelated(k, parents, m, &best)
 				}
 				continue
 			}
 			if vc.unknown && k != "attributes" {
-				consider(finding{prio: prioUnknownField, code: CodeInvalidField, fields: []string{k},
+				best.keep(finding{prio: prioUnknownField, code: CodeInvalidField, fields: []string{k},
 					msg: "No such column '" + shown(k) + "' on sobject of type " + vc.sobject})
 			}
 			continue
@@ -232,7 +225,7 @@ func (vc *valueChecker) check(rec salesforce.Record) *RecordError {
 			continue
 		}
 		if f, bad := r.check(v); bad {
-			consider(f)
+			best.keep(f)
 		}
 	}
 	if len(vc.required) > 0 {
@@ -244,7 +237,7 @@ func (vc *valueChecker) check(rec salesforce.Record) *RecordError {
 			}
 		}
 		if len(missing) > 0 {
-			consider(finding{prio: prioRequired, code: CodeRequiredFieldMissing, fields: missing,
+			best.keep(finding{prio: prioRequired, code: CodeRequiredFieldMissing, fields: missing,
 				msg: "Required fields are missing: [" + strings.Join(missing, ", ") + "]"})
 		}
 	}
@@ -257,7 +250,7 @@ func (vc *valueChecker) check(rec salesforce.Record) *RecordError {
 // checkRelated checks the values of a relationship reference
 // ({"Parent": {"External_Key__c": "A-1"}}): only that they parse as the
 // referenced field's type, which Salesforce does before anything else.
-func (vc *valueChecker) checkRelated(rel string, parents []map[string]*fieldRule, m map[string]any, consider func(finding)) {
+func (vc *valueChecker) checkRelated(rel string, parents []map[string]*fieldRule, m map[string]any, best *finding) {
 	for ik, iv := range m {
 		if iv == nil || ik == "attributes" {
 			continue
@@ -269,7 +262,7 @@ func (vc *valueChecker) checkRelated(rel string, parents []map[string]*fieldRule
 			}
 			if f, bad := r.parse(iv); bad {
 				f.fields = []string{rel + "." + r.name}
-				consider(f)
+				best.keep(f)
 			}
 			break
 		}
@@ -294,7 +287,7 @@ func (r *fieldRule) check(v any) (finding, bool) {
 				msg: r.label + ": data value too large: " + shown(s) + " (max length=" + strconv.Itoa(r.length) + ")"}, true
 		}
 	}
-	if r.restricted != nil {
+	if _, exact := r.active[s]; r.restricted != nil && !exact {
 		t := trimJava(s)
 		if _, ok := r.restricted[strings.ToLower(t)]; !ok && t != "" {
 			return finding{prio: prioPicklist, code: CodeRestrictedPicklist, fields: []string{r.name},
