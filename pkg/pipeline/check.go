@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/kinetic-sync/kinetic/pkg/salesforce"
 )
@@ -476,6 +477,14 @@ func CheckConfig(ctx context.Context, cfg *Config, client *salesforce.Client) (*
 	return r, r.Err()
 }
 
+// schemaState is the describe a pipeline checks against, its compiled value
+// check and when it was read.
+type schemaState struct {
+	schema *Schema
+	values *valueChecker // nil with SkipValueCheck, or for delete
+	read   time.Time
+}
+
 // useSchema checks the pipeline against its describe — Options.Schema, or
 // read through the client's describe cache — and compiles the value check.
 func (p *Pipeline) useSchema(ctx context.Context) error {
@@ -486,8 +495,17 @@ func (p *Pipeline) useSchema(ctx context.Context) error {
 	var describe DescribeFunc
 	if o.Client != nil {
 		describe = retryDescribe(o.Client.Describe, o.Retry)
+		p.staleAt = o.Client.Config().DescribeTTL
 	}
-	s, err := loadSchema(ctx, targetOf(o.Name, o), o.Schema, describe)
+	if p.staleAt <= 0 {
+		p.staleAt = salesforce.DefaultDescribeTTL
+	}
+	return p.loadAndUse(ctx, o.Schema, describe)
+}
+
+func (p *Pipeline) loadAndUse(ctx context.Context, known *Schema, describe DescribeFunc) error {
+	o := p.opts
+	s, err := loadSchema(ctx, targetOf(o.Name, o), known, describe)
 	if err != nil {
 		var se *SchemaError
 		if errors.As(err, &se) {
@@ -495,12 +513,64 @@ func (p *Pipeline) useSchema(ctx context.Context) error {
 		}
 		return fmt.Errorf("pipeline: %w", err)
 	}
-	p.schema = s
+	st := &schemaState{schema: s, read: o.Now()}
 	if !o.SkipValueCheck && o.Mode != Delete {
-		p.values = newValueChecker(s, o)
+		st.values = newValueChecker(s, o)
 	}
+	p.schema.Store(st)
 	return nil
 }
+
+// RefreshSchema reads the pipeline's describes from Salesforce again,
+// bypassing the client's cache, checks the pipeline against them and, when
+// it still fits, checks values against them from then on. Call it after
+// the org changed (a picklist value added, a field lengthened) and before
+// replaying the records that change lets through: the worker does when a
+// batch holds replayed records. When the pipeline no longer fits, the
+// *SchemaError says why and the previous describe stays in use.
+//
+// Without it, a pipeline reads its describes again through the client's
+// cache once they are older than the client's DescribeTTL (Prepare does,
+// at most one attempt a minute while Salesforce cannot be asked).
+func (p *Pipeline) RefreshSchema(ctx context.Context) error {
+	if p.schema.Load() == nil || p.opts.Client == nil {
+		return nil
+	}
+	return p.loadAndUse(ctx, nil, retryDescribe(p.opts.Client.RefreshDescribe, p.opts.Retry))
+}
+
+// valueChecker returns the value check in force, first reading the
+// describes again when they are older than the client's DescribeTTL.
+func (p *Pipeline) valueChecker() *valueChecker {
+	st := p.schema.Load()
+	if st == nil {
+		return nil
+	}
+	ttl := p.staleAt
+	if p.opts.Now().Sub(st.read) < ttl || !p.refreshMu.TryLock() {
+		return st.values // fresh, or another goroutine is reading it again
+	}
+	defer p.refreshMu.Unlock()
+	now := p.opts.Now()
+	if st = p.schema.Load(); now.Sub(st.read) < ttl || now.Before(p.nextTry) {
+		return st.values
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), staleRefreshTimeout)
+	defer cancel()
+	if err := p.loadAndUse(ctx, nil, p.opts.Client.Describe); err != nil {
+		p.nextTry = now.Add(time.Minute)
+		var se *SchemaError
+		if errors.As(err, &se) {
+			p.nextTry = now.Add(ttl)
+		}
+		p.log.Warn().Err(err).Str("sobject", p.opts.SObject).Msg("reading the describe again failed; values are checked against the one read before")
+	}
+	return p.schema.Load().values
+}
+
+// staleRefreshTimeout bounds the describe call Prepare makes when the
+// describe in use is older than the TTL.
+const staleRefreshTimeout = 30 * time.Second
 
 // retryDescribe retries a describe that failed for a reason that may pass
 // (a timeout, HTTP 5xx, a rate limit, an expired session), as the loader

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -167,8 +169,13 @@ type Pipeline struct {
 	opts   Options
 	loader *Loader
 	log    zerolog.Logger
-	schema *Schema       // nil with SkipSchema
-	values *valueChecker // nil without a schema, with SkipValueCheck, or for delete
+	// schema is the describe the pipeline checks against (check.go); nil
+	// with SkipSchema. It is replaced when it is older than the client's
+	// DescribeTTL and by RefreshSchema.
+	schema    atomic.Pointer[schemaState]
+	refreshMu sync.Mutex
+	nextTry   time.Time // guarded by refreshMu: no automatic refresh before
+	staleAt   time.Duration
 }
 
 // New checks opts and builds a Pipeline. An invalid configuration is an
@@ -208,7 +215,12 @@ func NewContext(ctx context.Context, opts Options) (*Pipeline, error) {
 
 // Schema returns the describes the pipeline was checked against, nil when
 // it was built with SkipSchema.
-func (p *Pipeline) Schema() *Schema { return p.schema }
+func (p *Pipeline) Schema() *Schema {
+	if st := p.schema.Load(); st != nil {
+		return st.schema
+	}
+	return nil
+}
 
 // Options returns the pipeline's defaulted options.
 func (p *Pipeline) Options() Options { return p.opts }
@@ -260,8 +272,8 @@ func (p *Pipeline) Prepare(idx int, rec map[string]any) (Item, *RecordError) {
 		err.Index, err.Record = idx, rec
 		return Item{}, err
 	}
-	if p.values != nil {
-		if err := p.values.check(mapped); err != nil {
+	if vc := p.valueChecker(); vc != nil {
+		if err := vc.check(mapped); err != nil {
 			err.Index, err.Record = idx, rec
 			return Item{}, err
 		}
