@@ -43,7 +43,7 @@ type DescribeFunc func(ctx context.Context, sobject string) (*salesforce.SObject
 // describe of an object that does not exist).
 func IsNotFound(err error) bool {
 	var api *salesforce.APIError
-	return errors.As(err, &api) && (api.Code == salesforce.CodeNotFound || api.HTTPStatus == 404)
+	return errors.As(err, &api) && api.Code == salesforce.CodeNotFound
 }
 
 // ProblemKind says what is wrong with a pipeline against describe.
