@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/kinetic-sync/kinetic/internal/worker"
 	"github.com/kinetic-sync/kinetic/pkg/messages"
 	"github.com/kinetic-sync/kinetic/pkg/pipeline"
@@ -157,7 +159,7 @@ func TestBadInputBecomesDeadLetters(t *testing.T) {
 		{``, messages.RecordMeta{}, messages.CodeUndecodable},
 		{`{"Name": "no id"}`, messages.RecordMeta{}, pipeline.CodeMissingID},
 		{`{"Id": 12345, "Name": "numeric id"}`, messages.RecordMeta{}, pipeline.CodeMalformedID},
-		{`{"Id": "` + id + `", "Score__c": "not a number"}`, messages.RecordMeta{}, "INVALID_TYPE_ON_FIELD_IN_RECORD"},
+		{`{"Id": "` + id + `", "Score__c": "not a number"}`, messages.RecordMeta{}, "JSON_PARSER_ERROR"},
 		{`{"Id": "` + id + `", "Name": "` + strings.Repeat("y", 2000) + `"}`, messages.RecordMeta{}, messages.CodeTooLarge},
 	}
 	for i, c := range cases {
@@ -222,9 +224,12 @@ func TestAuthFailurePausesAndNeverDeadLetters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := e.start(func(o *worker.Config) { o.Client = bad })
+	r := e.startUnready(func(o *worker.Config) { o.Client = bad })
 	e.publish("accounts", "auth", accounts(10, "U"), false)
-	e.waitFor("the worker to report unready", func() bool { return !r.w.Ready() })
+	e.waitFor("the worker to report unready, saying why", func() bool {
+		ok, why := r.w.Status()
+		return !ok && strings.Contains(why, "Salesforce refuses to authenticate")
+	})
 	if n := len(e.deadLetters()); n != 0 {
 		t.Fatalf("%d records dead-lettered on an auth failure", n)
 	}
@@ -234,4 +239,49 @@ func TestAuthFailurePausesAndNeverDeadLetters(t *testing.T) {
 	if res := e.wait("auth", 10); res.SuccessCount != 10 {
 		t.Fatalf("%v", res.SyncResult)
 	}
+}
+
+// A pipeline whose mapping does not fit the org (a field Account does not
+// have) does not start: /readyz and the workers bucket say which pipeline
+// and which field, kinetic_pipeline_refused is 1 for it, and the worker's
+// other pipelines load normally.
+func TestRefusedPipelineLeavesTheOthersRunning(t *testing.T) {
+	t.Parallel()
+	e := setup(t, sfsim.Config{})
+	cfg, err := pipeline.ParseConfig("p.yaml", []byte(strings.Replace(pipelinesYAML,
+		"    mode: insert\n    mapping:\n      company: Name\n", "    mode: insert\n    mapping:\n      company: Name\n      flavour: Foo__c\n", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.cfg = cfg
+	r := e.startUnready(nil)
+	var why string
+	e.waitFor("/readyz to name the refused pipeline", func() bool {
+		var ok bool
+		ok, why = r.w.Status()
+		return !ok && strings.Contains(why, "account-inserts") && strings.Contains(why, "Foo__c")
+	})
+	t.Logf("not ready: %s", why)
+	e.publish("accounts", "others", accounts(50, "O"), false)
+	if res := e.wait("others", 50); res.SuccessCount != 50 {
+		t.Fatalf("the other pipeline: %v", res.SyncResult)
+	}
+	if got := testutil.ToFloat64(r.w.Metrics().Refused.WithLabelValues("account-inserts")); got != 1 {
+		t.Errorf("kinetic_pipeline_refused{account-inserts} = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(r.w.Metrics().Refused.WithLabelValues("accounts")); got != 0 {
+		t.Errorf("kinetic_pipeline_refused{accounts} = %v, want 0", got)
+	}
+	e.waitFor("the workers bucket to show the refusal", func() bool {
+		ws, err := messages.ListWorkers(ctxT(t), e.js, e.topo)
+		if err != nil || len(ws) != 1 {
+			return false
+		}
+		for _, p := range ws[0].Pipelines {
+			if p.Name == "account-inserts" {
+				return p.State == messages.PipelineRefused && strings.Contains(p.Reason, "Foo__c")
+			}
+		}
+		return false
+	})
 }

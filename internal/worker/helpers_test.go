@@ -136,8 +136,17 @@ func (r *running) stop(t *testing.T) {
 	}
 }
 
-// start runs a worker on its own connection until the test ends.
+// start runs a worker on its own connection until the test ends, and waits
+// until it is ready.
 func (e *env) start(mod func(*worker.Config)) *running {
+	e.t.Helper()
+	r := e.startUnready(mod)
+	e.waitFor("worker ready", func() bool { return r.w.Ready() })
+	return r
+}
+
+// startUnready runs a worker without waiting for it to become ready.
+func (e *env) startUnready(mod func(*worker.Config)) *running {
 	e.t.Helper()
 	nc := e.connect()
 	o := worker.Config{
@@ -168,7 +177,6 @@ func (e *env) start(mod func(*worker.Config)) *running {
 			e.t.Error("worker did not stop within 30s of the test's end")
 		}
 	})
-	e.waitFor("worker ready", func() bool { return w.Ready() })
 	return r
 }
 

@@ -30,6 +30,7 @@ type Metrics struct {
 	Redeliveries  *prometheus.CounterVec   // kinetic_redelivered_records_total{pipeline}
 	APICallsTotal *prometheus.CounterVec   // kinetic_salesforce_api_calls_total{pipeline}
 	SetupAttempts *prometheus.CounterVec   // kinetic_setup_attempts_total{result}
+	Refused       *prometheus.GaugeVec     // kinetic_pipeline_refused{pipeline}
 	Ready         prometheus.Gauge         // kinetic_worker_ready
 }
 
@@ -89,13 +90,16 @@ func NewMetrics() *Metrics {
 		SetupAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kinetic_setup_attempts_total", Help: "Attempts to set up streams, buckets and consumers, by result: ok, transient (retried) or permanent.",
 		}, []string{"result"}),
+		Refused: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kinetic_pipeline_refused", Help: "1 while a pipeline does not run because its configuration does not fit the org's describe (unknown field, field not writable, …).",
+		}, []string{"pipeline"}),
 		Ready: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "kinetic_worker_ready", Help: "1 when the worker is ready (what /readyz reports), 0 otherwise.",
 		}),
 	}
 	r.MustRegister(m.Records, m.BatchSize, m.Batches, m.CallDuration, m.Retries, m.DeadLetters, m.InFlight,
 		m.Paused, m.APIUsed, m.APILimit, m.Advisories, m.ResultErrors, m.SettleErrors, m.Redeliveries, m.APICallsTotal,
-		m.SetupAttempts, m.Ready,
+		m.SetupAttempts, m.Refused, m.Ready,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -37,6 +37,7 @@ type runner struct {
 	w    *Worker
 	pc   *pipeline.PipelineConfig
 	p    *pipeline.Pipeline
+	opts pipeline.Options // what p was built with
 	set  Settings
 	log  zerolog.Logger
 	name string
@@ -66,8 +67,10 @@ type runner struct {
 
 	paused     atomic.Bool
 	authFailed atomic.Bool
-	lastCall   atomic.Int32 // salesforce.Class of the last call
-	calls      atomic.Int64 // API calls, for batch results
+	refused    atomic.Pointer[string] // why the org refuses the pipeline's configuration
+	refreshed  atomic.Int64           // unix nanos of the last describe refresh for a replay
+	lastCall   atomic.Int32           // salesforce.Class of the last call
+	calls      atomic.Int64           // API calls, for batch results
 }
 
 // pinGroup is the priority group of the partition consumers.
@@ -82,6 +85,9 @@ func newRunner(w *Worker, pc *pipeline.PipelineConfig) (*runner, error) {
 	// rate limits and refused logins are waited out in place (decide).
 	opts.Retry = pipeline.RetryPolicy{CallAttempts: -1, RateLimitWait: -1, AuthWait: -1}
 	opts.Logger = w.log
+	// The org is checked when the pipeline starts (checkSchema), not here:
+	// New must not call Salesforce.
+	opts.SkipSchema = true
 	p, err := pipeline.New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("worker: pipeline %q: %w", pc.Name, err)
@@ -96,7 +102,7 @@ func newRunner(w *Worker, pc *pipeline.PipelineConfig) (*runner, error) {
 		return nil, fmt.Errorf("worker: pipeline %q: %w", pc.Name, err)
 	}
 	r := &runner{
-		w: w, pc: pc, p: p, set: set, name: pc.Name,
+		w: w, pc: pc, p: p, opts: opts, set: set, name: pc.Name,
 		log:     w.log.With().Str("pipeline", pc.Name).Str("sobject", o.SObject).Str("mode", string(o.Mode)).Logger(),
 		sobject: o.SObject, mode: string(o.Mode),
 		keyed: pipeline.Keyed(o.Mode),
@@ -187,6 +193,9 @@ func (r *runner) ensureConsumers(ctx context.Context) error {
 // records held finish under workCtx (ShutdownTimeout), their outcomes are
 // stored and settled, and run returns.
 func (r *runner) run(ctx, workCtx context.Context) {
+	if !r.checkSchema(ctx) {
+		return
+	}
 	var fetchers sync.WaitGroup
 	fetchers.Go(func() { r.fetchLoop(ctx, -1, r.unkeyed, nil) })
 	if r.keyed {
@@ -219,6 +228,69 @@ func (r *runner) run(ctx, workCtx context.Context) {
 	r.finisher.close()
 	<-finished // every outcome stored and settled
 	close(heartbeatDone)
+}
+
+// checkSchema checks the pipeline against the org's describe before it
+// runs (pipeline.CheckPipeline): unknown fields, fields it may not write in
+// its mode, an external id field that is not one, missing relationship
+// targets. A pipeline the org refuses does not run — it says why on
+// /readyz, in the workers bucket and in kinetic_pipeline_refused — while
+// the worker's other pipelines run. A describe that fails for another
+// reason (an outage, a refused login) is retried until it passes or the
+// worker stops. Once checked, the pipeline checks values before sending.
+func (r *runner) checkSchema(ctx context.Context) bool {
+	attempt := 0
+	for {
+		attempt++
+		schema, err := pipeline.CheckPipeline(ctx, r.pc, r.w.cfg.Client)
+		var se *pipeline.SchemaError
+		switch {
+		case err == nil:
+			opts := r.opts
+			opts.SkipSchema, opts.Schema = false, schema
+			p, err := pipeline.New(opts)
+			if err != nil {
+				r.refuse(err.Error())
+				return false
+			}
+			r.p = p
+			r.w.metrics.Refused.WithLabelValues(r.name).Set(0)
+			return true
+		case errors.As(err, &se):
+			r.refuse(se.Error())
+			return false
+		case ctx.Err() != nil:
+			return false
+		}
+		class := salesforce.Classify(err)
+		r.onCall(class, err)
+		wait := nth(r.w.cfg.HoldBackOff, attempt)
+		r.log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", wait).Msg("reading the org's describe failed; retrying before the pipeline starts")
+		if sleepCtx(ctx, wait) != nil {
+			return false
+		}
+	}
+}
+
+// refuse marks the pipeline refused: it does not run.
+func (r *runner) refuse(why string) {
+	r.refused.Store(&why)
+	r.w.metrics.Refused.WithLabelValues(r.name).Set(1)
+	r.log.Error().Str("reason", why).Msg("pipeline refused: its configuration does not fit the org; it does not run (fix the pipelines file or the org, then restart the worker)")
+}
+
+// refreshForReplay re-reads the describe, at most every few seconds, before
+// loading replayed records: a dead letter is replayed after its cause was
+// fixed, often in the org's schema, which the value check must then know.
+func (r *runner) refreshForReplay(ctx context.Context) {
+	now := time.Now().UnixNano()
+	last := r.refreshed.Load()
+	if now-last < int64(2*time.Second) || !r.refreshed.CompareAndSwap(last, now) {
+		return
+	}
+	if err := r.p.RefreshSchema(ctx); err != nil {
+		r.log.Warn().Err(err).Msg("re-reading the describe for replayed records failed; checking against the one in hand")
+	}
 }
 
 // fetchLoop pulls one consumer — the unkeyed one (part -1) or a partition's
@@ -296,6 +368,12 @@ func (r *runner) receive(msgs []jetstream.Msg, part int) []*entry {
 	m.BatchSize.WithLabelValues(r.name).Observe(float64(len(msgs)))
 	m.Batches.WithLabelValues(r.name).Inc()
 	m.InFlight.WithLabelValues(r.name).Add(float64(len(msgs)))
+	for _, msg := range msgs {
+		if msg.Headers().Get(messages.HeaderReplayOf) != "" {
+			r.refreshForReplay(context.Background())
+			break
+		}
+	}
 	entries := make([]*entry, 0, len(msgs))
 	now := time.Now()
 	for _, msg := range msgs {
@@ -477,6 +555,10 @@ func (r *runner) held() []*entry {
 func (r *runner) state() messages.WorkerPipeline {
 	wp := messages.WorkerPipeline{Name: r.name, SObject: r.sobject, Mode: r.mode, State: messages.PipelineRunning,
 		InFlight: r.credits.inUse()}
+	if why := r.refused.Load(); why != nil {
+		wp.State, wp.Reason = messages.PipelineRefused, *why
+		return wp
+	}
 	if r.paused.Load() {
 		wp.State = messages.PipelinePaused
 		wp.Reason = "Salesforce refuses calls (" + salesforce.Class(r.lastCall.Load()).String() + "); retrying"

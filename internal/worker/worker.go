@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -141,10 +142,19 @@ func (w *Worker) readiness() (bool, string) {
 	if !w.cfg.NC.IsConnected() {
 		return false, "not connected to NATS (reconnecting)"
 	}
+	var refused []string
 	for _, r := range w.runners {
+		if why := r.refused.Load(); why != nil {
+			refused = append(refused, fmt.Sprintf("pipeline %s refused: %s", r.name, *why))
+		}
 		if r.authFailed.Load() {
 			return false, fmt.Sprintf("pipeline %s: Salesforce refuses to authenticate", r.name)
 		}
+	}
+	if len(refused) > 0 {
+		// The other pipelines run; the worker is not ready until the
+		// configuration is fixed (and the worker restarted).
+		return false, strings.Join(refused, "; ")
 	}
 	return true, ""
 }

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -41,6 +42,8 @@ type PipelineConfig struct {
 	API             API      // api: collections, bulk or auto (default auto)
 	BulkThreshold   int      // bulk_threshold (default 10000)
 	InsertNulls     bool     // insert_nulls (default false)
+	SkipValueCheck  bool     // check_values: false turns the value check off (default: values are checked)
+	CheckRequired   bool     // check_required (default false): REQUIRED_FIELD_MISSING before sending inserts
 	// Deletes (deletes, default false): the pipeline also takes deletes of
 	// its records, by the same key — by external id in an upsert pipeline,
 	// by Id in an update pipeline — published to <SObject>.delete subjects,
@@ -198,6 +201,12 @@ func parsePipeline(file string, n *yaml.Node) (*PipelineConfig, error) {
 			pc.BulkThreshold, err = scalarInt(v)
 		case "insert_nulls":
 			pc.InsertNulls, err = scalarBool(v)
+		case "check_values":
+			var on bool
+			on, err = scalarBool(v)
+			pc.SkipValueCheck = !on
+		case "check_required":
+			pc.CheckRequired, err = scalarBool(v)
 		case "mapping":
 			mappingNode = v
 		case "deletes":
@@ -359,6 +368,9 @@ func (pc *PipelineConfig) options(client *salesforce.Client) Options {
 		Concurrency:     pc.Concurrency,
 		API:             pc.API,
 		BulkThreshold:   pc.BulkThreshold,
+		Name:            pc.Name,
+		SkipValueCheck:  pc.SkipValueCheck,
+		CheckRequired:   pc.CheckRequired,
 	}
 }
 
@@ -367,10 +379,21 @@ func (pc *PipelineConfig) options(client *salesforce.Client) Options {
 func (pc *PipelineConfig) Options(client *salesforce.Client) Options { return pc.options(client) }
 
 // FromConfig builds the pipeline a config entry describes, as the original's
-// SyncPipeline.from_config.
+// SyncPipeline.from_config. Like New, it checks the pipeline against its
+// object's describe, read through the client's describe cache, and refuses
+// one that does not fit with a *SchemaError listing every problem.
 func FromConfig(pc *PipelineConfig, client *salesforce.Client) (*Pipeline, error) {
-	p, err := New(pc.options(client))
-	if err != nil {
+	return FromConfigContext(context.Background(), pc, client)
+}
+
+// FromConfigContext is FromConfig with a context for the describe calls.
+func FromConfigContext(ctx context.Context, pc *PipelineConfig, client *salesforce.Client) (*Pipeline, error) {
+	p, err := NewContext(ctx, pc.options(client))
+	var se *SchemaError
+	switch {
+	case errors.As(err, &se):
+		return nil, err // names the pipeline already
+	case err != nil:
 		return nil, fmt.Errorf("pipeline %q: %w", pc.Name, err)
 	}
 	return p, nil

@@ -41,6 +41,19 @@
 // path, shared with the JetStream worker (cmd/worker): it never touches
 // messages and reports one Outcome per record.
 //
+// # Schema checks
+//
+// A pipeline built with a client is checked against its object's describe
+// first (check.go): an unknown object or field, a field the mode cannot
+// write, an upsert or relationship key that is not an external id fail New
+// and FromConfig with a *SchemaError listing every problem. CheckPipeline is
+// the worker's per-pipeline entry point, CheckConfig checks a whole file.
+// Then Prepare checks each mapped record's values (values.go): a value
+// Salesforce would refuse fails that record alone, before sending, with
+// Salesforce's code (JSON_PARSER_ERROR, STRING_TOO_LONG, …) and
+// RecordError.PreCheck set, instead of failing a 200-record request.
+// docs/configuration.md ("Schema checks") has the rules and their sources.
+//
 // # Delivery
 //
 // Sync is at-least-once for INSERT in one respect: when a call times out

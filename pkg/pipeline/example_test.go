@@ -26,11 +26,15 @@ objects:
 	if err != nil {
 		panic(err)
 	}
-	sim, err := sfsim.New(sfsim.Config{Schema: schema})
+	// The simulator answers token requests with its InstanceURL, which is
+	// the server's address: start the server first, then the simulator.
+	srv := httptest.NewUnstartedServer(nil)
+	srv.Start()
+	sim, err := sfsim.New(sfsim.Config{Schema: schema, InstanceURL: srv.URL})
 	if err != nil {
 		panic(err)
 	}
-	srv := httptest.NewServer(sim)
+	srv.Config.Handler = sim
 	client, err := salesforce.New(salesforce.Config{
 		LoginURL: srv.URL, Flow: salesforce.FlowPassword,
 		ClientID: sfsim.DefaultConsumerKey, ClientSecret: sfsim.DefaultClientSecret,

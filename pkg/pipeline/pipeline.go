@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -61,6 +63,28 @@ type Options struct {
 	Logger zerolog.Logger
 	// Now is the clock for elapsed times. Default time.Now.
 	Now func() time.Time
+
+	// Schema checks (check.go, values.go; docs/configuration.md).
+
+	// Name names the pipeline in errors; FromConfig sets it.
+	Name string
+	// Schema is the describe of SObject and of the objects its relationship
+	// targets reference. nil: New reads them through Client's describe cache
+	// (CheckPipeline returns one to pass here). New refuses a pipeline that
+	// does not fit them with a *SchemaError listing every problem, and
+	// checks each mapped record's values against them before sending.
+	Schema *Schema
+	// SkipSchema builds the pipeline without describe: no start-up check,
+	// no value check, and no call to Salesforce in New. For offline use and
+	// for callers that check elsewhere.
+	SkipSchema bool
+	// SkipValueCheck turns the value check off (check_values: false); the
+	// start-up check still runs.
+	SkipValueCheck bool
+	// CheckRequired adds REQUIRED_FIELD_MISSING to the value check of an
+	// insert (check_required: true). Off by default: flows and triggers that
+	// run before save may fill required fields after this check would run.
+	CheckRequired bool
 }
 
 // ConfigError names the option that makes a configuration invalid.
@@ -146,11 +170,31 @@ type Pipeline struct {
 	opts   Options
 	loader *Loader
 	log    zerolog.Logger
+	// schema is the describe the pipeline checks against (check.go); nil
+	// with SkipSchema. It is replaced when it is older than the client's
+	// DescribeTTL and by RefreshSchema.
+	schema    atomic.Pointer[schemaState]
+	refreshMu sync.Mutex
+	nextTry   time.Time // guarded by refreshMu: no automatic refresh before
+	staleAt   time.Duration
 }
 
 // New checks opts and builds a Pipeline. An invalid configuration is an
 // error naming the option (a *ConfigError, joined when several are wrong).
+//
+// Unless opts.SkipSchema is set, New checks the pipeline against its
+// object's describe (opts.Schema, or read through the client's describe
+// cache, retrying transient failures as opts.Retry says) and refuses one
+// that does not fit with a *SchemaError listing every problem; when
+// Salesforce cannot be asked, the error wraps the describe call's error
+// (salesforce.Classify tells transient from permanent). It is
+// NewContext(context.Background(), opts).
 func New(opts Options) (*Pipeline, error) {
+	return NewContext(context.Background(), opts)
+}
+
+// NewContext is New with a context for the describe calls.
+func NewContext(ctx context.Context, opts Options) (*Pipeline, error) {
 	opts = opts.withDefaults()
 	if err := opts.validate(); err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
@@ -163,7 +207,20 @@ func New(opts Options) (*Pipeline, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: %w", err)
 	}
-	return &Pipeline{opts: opts, loader: loader, log: opts.Logger}, nil
+	p := &Pipeline{opts: opts, loader: loader, log: opts.Logger}
+	if err := p.useSchema(ctx); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Schema returns the describes the pipeline was checked against, nil when
+// it was built with SkipSchema.
+func (p *Pipeline) Schema() *Schema {
+	if st := p.schema.Load(); st != nil {
+		return st.schema
+	}
+	return nil
 }
 
 // Options returns the pipeline's defaulted options.
@@ -188,7 +245,10 @@ func (e *StopError) Unwrap() []error { return []error{ErrStopped, e.First} }
 // Prepare maps and validates one source record exactly as Sync does: the
 // worker calls it for each message, then loads the items with Loader. idx
 // becomes the Item's Seq and the RecordError's Index. The item carries the
-// record's key (RecordKey), which orders its changes.
+// record's key (RecordKey), which orders its changes. When the pipeline has
+// a describe, the mapped values are checked against it (values.go): a value
+// Salesforce would refuse fails here with Salesforce's code and PreCheck
+// set, and costs no API call.
 func (p *Pipeline) Prepare(idx int, rec map[string]any) (Item, *RecordError) {
 	return p.PrepareOp(idx, rec, p.opts.Mode)
 }
@@ -226,6 +286,11 @@ func (p *Pipeline) PrepareOp(idx int, rec map[string]any, op SyncMode) (Item, *R
 		f := KeyField(op, o.ExternalIDField)
 		v, _ := lookupFold(mapped, f)
 		mapped = salesforce.Record{f: v}
+	} else if vc := p.valueChecker(); vc != nil {
+		if err := vc.check(mapped); err != nil {
+			err.Index, err.Record = idx, rec
+			return Item{}, err
+		}
 	}
 	return Item{Seq: idx, Record: mapped, Key: RecordKey(op, o.ExternalIDField, mapped), Op: op}, nil
 }

@@ -91,6 +91,10 @@ type RecordError struct {
 	Message  string         `json:"message"`
 	Fields   []string       `json:"fields,omitempty"`
 	Attempts int            `json:"attempts"` // how many times the record was sent (0: never)
+	// PreCheck is set when Kinetic found the failure by checking the mapped
+	// record against the object's describe before sending it (the value
+	// check): Salesforce never saw the record. Its Message says so too.
+	PreCheck bool `json:"pre_check,omitempty"`
 }
 
 func (e *RecordError) Error() string {

@@ -25,6 +25,8 @@ type Client struct {
 	limit   atomic.Pointer[LimitInfo]
 	calls   atomic.Int64
 	reauths atomic.Int64
+	// describes caches object describes (describe.go).
+	describes describeCache
 }
 
 // New builds a Client from cfg after filling defaults and validating it. It

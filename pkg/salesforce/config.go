@@ -67,6 +67,10 @@ type Config struct {
 	// MaxConcurrency is how many sObject Collections calls one chunked call
 	// (more than 200 records) runs at once. Env SF_MAX_CONCURRENCY. Default 4.
 	MaxConcurrency int
+	// DescribeTTL is how long Describe keeps an object's describe before
+	// reading it again; RefreshDescribe reads it at once. Env
+	// SF_DESCRIBE_TTL. Default 15m; a negative value turns the cache off.
+	DescribeTTL time.Duration
 
 	// HTTPClient is the shared HTTP client. Default: a keep-alive client sized
 	// for MaxConcurrency, with dial and TLS timeouts; gzip responses are
@@ -121,6 +125,11 @@ func (c *Config) loadEnv(getenv func(string) string) {
 			c.Timeout = d
 		}
 	}
+	if v := getenv("SF_DESCRIBE_TTL"); v != "" {
+		if d, err := time.ParseDuration(v); err == nil {
+			c.DescribeTTL = d
+		}
+	}
 	if v := getenv("SF_MAX_CONCURRENCY"); v != "" {
 		if n, err := strconv.Atoi(v); err == nil {
 			c.MaxConcurrency = n
@@ -142,6 +151,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.APIVersion, "sf-api-version", c.APIVersion, "REST API version vNN.0 (env SF_API_VERSION; default "+DefaultAPIVersion+")")
 	fs.DurationVar(&c.Timeout, "sf-timeout", c.Timeout, "timeout of one HTTP call (env SF_TIMEOUT; default 2m)")
 	fs.IntVar(&c.MaxConcurrency, "sf-max-concurrency", c.MaxConcurrency, "sObject Collections calls in flight for one chunked call (env SF_MAX_CONCURRENCY; default 4)")
+	fs.DurationVar(&c.DescribeTTL, "sf-describe-ttl", c.DescribeTTL, "how long an object's describe is cached; negative: not cached (env SF_DESCRIBE_TTL; default 15m)")
 	// Secrets: read from the environment only by default, but accepted as flags
 	// for development; --help never prints their values.
 	fs.Func("sf-client-secret", "consumer secret, password flow only (env SF_CLIENT_SECRET)", func(v string) error { c.ClientSecret = v; return nil })
@@ -178,6 +188,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxConcurrency == 0 {
 		c.MaxConcurrency = DefaultMaxConcurrency
+	}
+	if c.DescribeTTL == 0 {
+		c.DescribeTTL = DefaultDescribeTTL
 	}
 	if c.Clock == nil {
 		c.Clock = time.Now

@@ -30,6 +30,15 @@
 // nextRecordsUrl. BulkIngest runs a whole Bulk API 2.0 job and correlates
 // every result row back to its input index.
 //
+// # Describe
+//
+// Describe reads an object's describe (fields, types, lengths, createable
+// and updateable, external ids, picklist values, relationships) and caches
+// it per object for Config.DescribeTTL (SF_DESCRIBE_TTL, default 15m);
+// goroutines asking for the same object at once share one request, and
+// RefreshDescribe reads it again at once. DescribeGlobal lists the org's
+// objects. An unknown object is an *APIError with Code NOT_FOUND.
+//
 // # Errors
 //
 // Failed calls return *APIError (HTTP status, errorCode, message, fields);
