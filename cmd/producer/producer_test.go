@@ -71,6 +71,24 @@ func TestHelpNamesEveryEnvironmentVariable(t *testing.T) {
 	runCmd(t, "", "dlq").expect(t, 2)
 }
 
+// --help shows every flag's default, the environment's when set: never a
+// secret, whether it is a variable of its own or part of NATS_URL.
+func TestHelpShowsNoSecret(t *testing.T) {
+	t.Setenv("NATS_URL", "nats://kinetic:url-pw-41@nats-1:4222,nats://url-token-42@nats-2:4222")
+	t.Setenv("NATS_PASSWORD", "env-pw-43")
+	t.Setenv("NATS_TOKEN", "env-token-44")
+	for _, args := range [][]string{{"publish"}, {"wait"}, {"dlq", "list"}, {"dlq", "replay"}} {
+		r := runCmd(t, "", append(args, "--help")...).expect(t, 0)
+		help := r.stdout + r.stderr
+		for _, secret := range []string{"url-pw-41", "url-token-42", "env-pw-43", "env-token-44"} {
+			if strings.Contains(help, secret) {
+				t.Errorf("%s --help shows %q", strings.Join(args, " "), secret)
+			}
+		}
+		contains(t, strings.Join(args, " ")+" --help", help, "nats://kinetic:REDACTED@nats-1:4222,nats://REDACTED@nats-2:4222")
+	}
+}
+
 func TestUsageErrors(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
