@@ -128,6 +128,11 @@ func (r *runner) ensureConsumer(ctx context.Context) error {
 		MaxWaiting:    512,
 		Replicas:      0, // the stream's
 	}
+	if r.pc.Worker.Subject == "" {
+		// Keyed records too (<subject>.<partition>.<key>, as the producer
+		// publishes them), until workers own partitions.
+		cfg.FilterSubject, cfg.FilterSubjects = "", []string{r.subject, r.subject + ".>"}
+	}
 	c, err := r.w.js.CreateOrUpdateConsumer(ctx, r.w.topo.RecordsStream(), cfg)
 	if err != nil {
 		return fmt.Errorf("worker: pipeline %q: consumer %s on %s: %w", r.pc.Name, r.durable, r.subject, err)
