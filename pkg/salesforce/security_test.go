@@ -178,13 +178,13 @@ func TestRSAKeyOf1024BitsIsRefused(t *testing.T) {
 	}
 }
 
-func testKey(t *testing.T, bits int) *rsaKey {
+func testKey(t *testing.T, bits int) *rsa.PrivateKey {
 	t.Helper()
 	pemBytes, _, err := sfsim.GenerateKeyPair(bits)
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := parseKey(pemBytes)
+	k, err := jwt.ParseRSAPrivateKeyFromPEM(pemBytes)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +290,3 @@ func TestLoginURLCredentialsStayHidden(t *testing.T) {
 		t.Errorf("--help:\n%s", help.String())
 	}
 }
-
-type rsaKey = rsa.PrivateKey
-
-func parseKey(pemBytes []byte) (*rsa.PrivateKey, error) { return jwt.ParseRSAPrivateKeyFromPEM(pemBytes) }
