@@ -1,7 +1,11 @@
 // Package producer is the work behind `producer publish`: read CSV or JSON
-// Lines files, check every row before publishing anything, publish the
-// records as one job, follow the job's results with a progress display, and
-// write Data Loader-style success and error files.
+// Lines files (UTF-8, or Latin-1/Windows-1252 converted explicitly), check
+// every row before publishing anything (shape, encoding, exact values,
+// message size; every bad row reported by file, line and column), publish
+// the records as one job (keyed records to their key's subject, in order),
+// stop at the first failed publish, follow the job's results with a
+// progress display, and write Data Loader-style success and error files.
+// docs/architecture.md ("The producer") records the decisions.
 package producer
 
 import (
