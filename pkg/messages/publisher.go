@@ -289,15 +289,15 @@ func (p *Publisher) publishAsync(ctx context.Context, m *nats.Msg, meta RecordMe
 	lastErr := p.nc.LastError()
 	fut, err := p.js.PublishMsgAsync(m)
 	if err != nil {
-		// Could not even queue it (too large, stalled, closed): judge the
-		// error, and retry synchronously now when it can pass.
+		// Could not even queue it (too large, stalled, closed): it did not
+		// go out. Judge the error, and publish synchronously now when it
+		// can pass.
 		var ack *jetstream.PubAck
 		retried := false
 		if perr, permanent := p.judge(ctx, m, err, lastErr); permanent {
 			err = &publishFailure{perr, true}
 		} else {
-			ack, _, err = p.publishSync(ctx, m)
-			retried = true
+			ack, retried, err = p.publishSync(ctx, m)
 		}
 		p.mu.Lock()
 		defer p.mu.Unlock()
