@@ -423,3 +423,15 @@ func TestWaitReportsDuplicateInserts(t *testing.T) {
 		"INSERTED TWICE:    1 records were inserted more than once (a worker died after Salesforce applied them); Salesforce holds 1 extra records:",
 		"record 1: 001000000000001AAA (kept in the success file), extra: 001000000000003AAA")
 }
+
+// A record whose key cannot be computed is published unkeyed, named by the
+// command before the wait, and dead-lettered by the worker.
+func TestPublishListsRecordsWithoutAKey(t *testing.T) {
+	t.Parallel()
+	w := setup(t)
+	in := w.file("nokey.csv", "key,company,tier\nK-1,One,Gold\n,No key,Gold\n")
+	r := w.run("", "publish", "--pipelines", pipelinesFile, "--pipeline", "accounts", "--wait", "--out-dir", "", in).expect(t, 3)
+	contains(t, "stdout", r.stdout,
+		"without a key:     1 records, published unkeyed; the workers dead-letter them:",
+		"nokey.csv:3: KINETIC_MISSING_EXTERNAL_ID", "loaded:            1", "dead-lettered:     1", "KINETIC_MISSING_EXTERNAL_ID")
+}

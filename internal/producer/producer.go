@@ -142,7 +142,7 @@ func Publish(ctx context.Context, o Options) (*Report, error) {
 	rep := &Report{Job: o.Job, Subject: base, Total: checked.total, NotPublished: map[int64]string{},
 		Unkeyed: checked.unkeyed, UnkeyedCount: checked.unkeyedCount}
 	for _, u := range checked.unkeyed {
-		o.Log.Warn().Str("job", o.Job).Str("record", fmt.Sprintf("%s:%d", u.File, u.Line)).Str("reason", u.Msg).Msg("no key: published unkeyed, it will be dead-lettered")
+		o.Log.Info().Str("job", o.Job).Str("record", fmt.Sprintf("%s:%d", u.File, u.Line)).Str("reason", u.Msg).Msg("no key: published unkeyed, it will be dead-lettered")
 	}
 	for i, in := range inputs {
 		if stamp(in.path) != checked.stamps[i] {
