@@ -82,7 +82,7 @@ func (w *world) startWorker() {
 	}
 	client, err := salesforce.New(salesforce.Config{
 		LoginURL: w.sim.URL, ClientID: w.sim.ClientID, Username: w.sim.Username,
-		PrivateKey: string(w.sim.PrivateKeyPEM), HTTPClient: w.sim.HTTP.Client(),
+		PrivateKey: string(w.sim.PrivateKeyPEM), HTTPClient: w.sim.HTTP.Client(), AllowHTTP: true,
 	})
 	if err != nil {
 		w.t.Fatal(err)

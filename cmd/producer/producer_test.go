@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -8,8 +9,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kinetic-sync/kinetic/internal/devenv"
+	"github.com/kinetic-sync/kinetic/pkg/messages"
 )
 
 // helpFlags splits PrintDefaults output into each flag's name and text.
@@ -35,7 +38,7 @@ func TestHelpNamesEveryEnvironmentVariable(t *testing.T) {
 		args  []string
 		flags []string // flags that must be there, besides the shared ones
 	}{
-		{[]string{"publish"}, []string{"pipelines", "pipeline", "job", "key-column", "format", "subject", "stop-on-error", "wait", "timeout", "out-dir", "plain", "progress"}},
+		{[]string{"publish"}, []string{"pipelines", "pipeline", "job", "key-column", "format", "encoding", "subject", "stop-on-error", "wait", "timeout", "out-dir", "plain", "progress"}},
 		{[]string{"wait"}, []string{"job", "total", "timeout"}},
 		{[]string{"dlq", "list"}, []string{"pipeline", "sobject", "mode", "code", "job", "since", "until", "seq", "limit", "json"}},
 		{[]string{"dlq", "show"}, []string{"seq", "json"}},
@@ -69,6 +72,24 @@ func TestHelpNamesEveryEnvironmentVariable(t *testing.T) {
 	r = runCmd(t, "", "dlq", "--help").expect(t, 0)
 	contains(t, "dlq --help", r.stdout, "list", "show", "replay", "purge", "--since")
 	runCmd(t, "", "dlq").expect(t, 2)
+}
+
+// --help shows every flag's default, the environment's when set: never a
+// secret, whether it is a variable of its own or part of NATS_URL.
+func TestHelpShowsNoSecret(t *testing.T) {
+	t.Setenv("NATS_URL", "nats://kinetic:url-pw-41@nats-1:4222,nats://url-token-42@nats-2:4222")
+	t.Setenv("NATS_PASSWORD", "env-pw-43")
+	t.Setenv("NATS_TOKEN", "env-token-44")
+	for _, args := range [][]string{{"publish"}, {"wait"}, {"dlq", "list"}, {"dlq", "replay"}} {
+		r := runCmd(t, "", append(args, "--help")...).expect(t, 0)
+		help := r.stdout + r.stderr
+		for _, secret := range []string{"url-pw-41", "url-token-42", "env-pw-43", "env-token-44"} {
+			if strings.Contains(help, secret) {
+				t.Errorf("%s --help shows %q", strings.Join(args, " "), secret)
+			}
+		}
+		contains(t, strings.Join(args, " ")+" --help", help, "nats://kinetic:REDACTED@nats-1:4222,nats://REDACTED@nats-2:4222")
+	}
 }
 
 func TestUsageErrors(t *testing.T) {
@@ -243,7 +264,12 @@ func TestDLQ(t *testing.T) {
 			t.Fatalf("record not parsed: %v", e)
 		}
 		byKey[rec["key"].(string)] = e
-		if e["job"] != "dlq-job" || e["pipeline"] != "accounts" || e["subject"] != "kinetic.records.Account.upsert" || e["seq"] == nil {
+		// The subject the record was stored under: its key's (with the
+		// stream's partition).
+		subj, _ := e["subject"].(string)
+		r, err := topo.Subjects().ParseRecords(subj)
+		if e["job"] != "dlq-job" || e["pipeline"] != "accounts" || err != nil || r.SObject != "Account" || r.Mode != "upsert" ||
+			r.Key != messages.KeyToken(rec["key"].(string)) || e["seq"] == nil {
 			t.Errorf("entry %v", e)
 		}
 	}
@@ -351,4 +377,61 @@ func TestPublishDuplicatesReported(t *testing.T) {
 	w.run("", "publish", "--pipelines", pipelinesFile, "--pipeline", "accounts", "--job", "rerun", in).expect(t, 0)
 	r := w.run("", "publish", "--pipelines", pipelinesFile, "--pipeline", "accounts", "--job", "rerun", in).expect(t, 0)
 	contains(t, "stdout", r.stdout, "job rerun: published 2 records", "(2 were already there)")
+}
+
+// Bytes that are not UTF-8 are refused (exit 1, nothing published) unless
+// --encoding names the file's encoding; then they are converted exactly.
+func TestPublishEncoding(t *testing.T) {
+	t.Parallel()
+	w := setup(t)
+	in := w.file("latin1.csv", "key,company,tier\nE-1,Caf\xe9,Gold\n")
+	before := w.published(topo.RecordsStream())
+	r := w.run("", "publish", "--pipelines", pipelinesFile, "--pipeline", "accounts", "--wait", "--out-dir", "", in).expect(t, 1)
+	contains(t, "stderr", r.stderr, "latin1.csv:2:8: byte 0xE9 is not UTF-8", "--encoding")
+	if after := w.published(topo.RecordsStream()); after != before {
+		t.Errorf("%d records published", after-before)
+	}
+	w.run("", "publish", "--pipelines", pipelinesFile, "--pipeline", "accounts", "--encoding", "latin1", "--wait", "--out-dir", "", in).expect(t, 0)
+	recs, err := w.sim.Server.Records("Account")
+	if err != nil || len(recs) != 1 || recs[0]["Name"] != "Café" {
+		t.Errorf("in Salesforce: %v %v", recs, err)
+	}
+}
+
+// A job whose results report a record loaded twice as different Salesforce
+// records (an INSERT redelivered after a worker died between Salesforce
+// applying it and the ack) says so plainly, with the ids.
+func TestWaitReportsDuplicateInserts(t *testing.T) {
+	t.Parallel()
+	w := setup(t)
+	now := time.Now()
+	for i, outcomes := range [][]messages.RecordOutcome{
+		{{Seq: 1, Status: messages.StatusLoaded, ID: "001000000000001AAA", Created: true}, {Seq: 2, Status: messages.StatusLoaded, ID: "001000000000002AAA", Created: true}},
+		{{Seq: 1, Status: messages.StatusLoaded, ID: "001000000000003AAA", Created: true}},
+	} {
+		data, err := messages.EncodeBatchResult(&messages.BatchResult{BatchID: fmt.Sprint("b", i), Pipeline: "account-inserts", SObject: "Account",
+			Mode: "insert", Job: "dup-job", Worker: "w", Loaded: len(outcomes), StartedAt: now, FinishedAt: now, Records: outcomes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.js.Publish(context.Background(), topo.Subjects().Results("account-inserts", "dup-job"), data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := w.run("", "wait", "--job", "dup-job", "--total", "2").expect(t, 0)
+	contains(t, "stdout", r.stdout, "loaded:            2",
+		"INSERTED TWICE:    1 records were inserted more than once (a worker died after Salesforce applied them); Salesforce holds 1 extra records:",
+		"record 1: 001000000000001AAA (kept in the success file), extra: 001000000000003AAA")
+}
+
+// A record whose key cannot be computed is published unkeyed, named by the
+// command before the wait, and dead-lettered by the worker.
+func TestPublishListsRecordsWithoutAKey(t *testing.T) {
+	t.Parallel()
+	w := setup(t)
+	in := w.file("nokey.csv", "key,company,tier\nK-1,One,Gold\n,No key,Gold\n")
+	r := w.run("", "publish", "--pipelines", pipelinesFile, "--pipeline", "accounts", "--wait", "--out-dir", "", in).expect(t, 3)
+	contains(t, "stdout", r.stdout,
+		"without a key:     1 records, published unkeyed; the workers dead-letter them:",
+		"nokey.csv:3: KINETIC_MISSING_EXTERNAL_ID", "loaded:            1", "dead-lettered:     1", "KINETIC_MISSING_EXTERNAL_ID")
 }

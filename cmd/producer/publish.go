@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/kinetic-sync/kinetic/internal/producer"
@@ -16,13 +17,27 @@ import (
 const publishUsage = `Usage: producer publish --pipeline NAME [flags] FILE...
 
 Publishes the records of CSV (header row first) or JSON Lines files, or of
-standard input ("-"), as one job to the pipeline's subject. Every row is read
-and checked before anything is published: a bad row stops the command with
-the file, line and column, and nothing is published.
+standard input ("-"), as one job to the pipeline's subject. Records of an
+upsert, update or delete pipeline go to the keyed subject
+<subject>.<key token>, so that each key's changes load in order; a record
+whose key cannot be computed (its mapping fails, the key is missing) is
+published unkeyed and dead-lettered by the workers, and is listed here.
+
+Every row is read and checked before anything is published: bad rows (not
+CSV or JSON, bytes that are not characters of --encoding, too large a
+message for NATS) stop the command with the file, line and column of each
+(the first 20; the rest are counted), and nothing is published. A UTF-8 byte
+order mark at the start of a file is read as such. Files in Latin-1 or
+Windows-1252 need --encoding; nothing is ever replaced.
+
+A publish that fails (a permanent error is not retried; a passing one is)
+stops there; the records not published are listed in the error file.
 
 With --wait it follows the job: a progress bar on a terminal (plain lines
 otherwise), then the result summary, success-<job>.csv and error-<job>.csv in
---out-dir, and an exit code: 0 SUCCESS, 3 PARTIAL, 4 FAILED.
+--out-dir (and duplicates-<job>.csv when a redelivered INSERT created a
+record twice), and an exit code: 0 SUCCESS, 3 PARTIAL, 4 FAILED, 1 when
+publishing failed (the published records are still waited for).
 
 Flags:
 `
@@ -33,6 +48,7 @@ func cmdPublish(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	var (
 		c                                  common
 		pipelines, name, job, key, format  string
+		encoding                           string
 		outDir, subject                    string
 		wait, stopOnError, plain, progress bool
 		timeout                            time.Duration
@@ -44,7 +60,8 @@ func cmdPublish(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	e.String(&job, "job", "KINETIC_JOB", "", "job id (default: generated); re-running with the same id re-publishes nothing within 2 minutes")
 	e.String(&key, "key-column", "KINETIC_KEY_COLUMN", "", "column holding a business key: deduplicates by key instead of by job and line")
 	e.String(&format, "format", "KINETIC_FORMAT", "", "input format: csv or jsonl (default: from the file extension; jsonl for stdin)")
-	e.String(&subject, "subject", "KINETIC_SUBJECT", "", "publish to this subject instead of the pipeline's")
+	e.String(&encoding, "encoding", "KINETIC_ENCODING", "utf-8", "input encoding: utf-8, latin1 (iso-8859-1) or windows-1252; bytes that are not characters of it are refused")
+	e.String(&subject, "subject", "KINETIC_SUBJECT", "", "publish to this subject instead of the pipeline's (keyed records: SUBJECT.<key token>)")
 	e.Bool(&stopOnError, "stop-on-error", "KINETIC_STOP_ON_ERROR", false, "the job stops at its first failed record; the rest is skipped")
 	e.Bool(&wait, "wait", "KINETIC_WAIT", false, "follow the job until every record has an outcome")
 	e.Duration(&timeout, "timeout", "KINETIC_TIMEOUT", 0, "with --wait: give up after this long (0: no limit)")
@@ -82,28 +99,33 @@ func cmdPublish(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if progress {
 		progressW = stderr // a bar when it is a terminal
 	}
+	printed := false
 	rep, err := producer.Publish(ctx, producer.Options{
 		JS: js, Topology: c.topology(), Pipeline: pc, Subject: subject, Files: fs.Args(), Format: format,
-		Job: job, KeyColumn: key, StopOnError: stopOnError, Wait: wait, Timeout: timeout,
+		Encoding: encoding, Job: job, KeyColumn: key, StopOnError: stopOnError, Wait: wait, Timeout: timeout,
 		OutDir: outDir, Progress: progressW, Plain: plain, Log: log,
+		OnPublished: func(rep *producer.Report) { printPublished(stdout, rep); printed = true },
 	})
 	if rep != nil {
-		fmt.Fprintf(stdout, "job %s: published %d records to %s", rep.Job, rep.Published, rep.Subject)
-		if rep.Duplicates > 0 {
-			fmt.Fprintf(stdout, " (%d were already there)", rep.Duplicates)
+		if !printed && rep.Published > 0 {
+			printPublished(stdout, rep)
 		}
-		fmt.Fprintln(stdout)
 		if rep.Result != nil {
 			printSummary(stdout, rep.Result)
 			if rep.SuccessFile != "" {
 				fmt.Fprintf(stdout, "  success file:      %s\n  error file:        %s\n", rep.SuccessFile, rep.ErrorFile)
 			}
+			if rep.DuplicatesFile != "" {
+				fmt.Fprintf(stdout, "  duplicates file:   %s\n", rep.DuplicatesFile)
+			}
 		}
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "producer publish: %v\n", err)
-		if errors.Is(err, context.DeadlineExceeded) {
-			return exitTimeout
+		if rep == nil || len(rep.NotPublished) == 0 {
+			if errors.Is(err, context.DeadlineExceeded) {
+				return exitTimeout
+			}
 		}
 		return exitError
 	}
@@ -111,6 +133,31 @@ func cmdPublish(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return statusCode(rep.Result.SyncResult)
 	}
 	return exitOK
+}
+
+// printPublished says what was published, before any wait.
+func printPublished(w io.Writer, rep *producer.Report) {
+	fmt.Fprintf(w, "job %s: published %d records to %s", rep.Job, rep.Published, rep.Subject)
+	if rep.Duplicates > 0 {
+		fmt.Fprintf(w, " (%d were already there)", rep.Duplicates)
+	}
+	fmt.Fprintln(w)
+	if n := len(rep.NotPublished); n > 0 {
+		fmt.Fprintf(w, "  not published:     %d of %d records (listed in the error file)\n", n, rep.Total)
+	}
+	if rep.UnkeyedCount > 0 {
+		fmt.Fprintf(w, "  without a key:     %d records, published unkeyed; the workers dead-letter them:\n", rep.UnkeyedCount)
+		const show = 5
+		for i, u := range rep.Unkeyed {
+			if i == show {
+				break
+			}
+			fmt.Fprintf(w, "    %s\n", u)
+		}
+		if rep.UnkeyedCount > show {
+			fmt.Fprintf(w, "    … and %d more\n", rep.UnkeyedCount-show)
+		}
+	}
 }
 
 func statusCode(r *pipeline.SyncResult) int {
@@ -136,6 +183,19 @@ func printSummary(w io.Writer, res *jobs.Result) {
 	fmt.Fprintf(w, "  elapsed:           %.2fs\n", r.Metadata.ElapsedSeconds)
 	fmt.Fprintf(w, "  throughput:        %.0f records/s\n", r.Metadata.RecordsPerSecond)
 	fmt.Fprintf(w, "  salesforce calls:  %d (redelivered outcomes ignored: %d)\n", r.Metadata.APICalls, res.Duplicates)
+	if n := len(res.DuplicateInserts); n > 0 {
+		// INSERT is at-least-once: a worker that died after Salesforce
+		// applied a batch and before acking it made the batch load again.
+		fmt.Fprintf(w, "  INSERTED TWICE:    %d records were inserted more than once (a worker died after Salesforce applied them); Salesforce holds %d extra records:\n", n, res.Copies())
+		const show = 10
+		for i, d := range res.DuplicateInserts {
+			if i == show {
+				fmt.Fprintf(w, "    … and %d more (all in the duplicates file)\n", n-show)
+				break
+			}
+			fmt.Fprintf(w, "    record %d: %s (kept in the success file), extra: %s\n", d.Seq, d.IDs[0], strings.Join(d.IDs[1:], ", "))
+		}
+	}
 	if len(r.Errors) > 0 {
 		codes := map[string]int{}
 		var order []string

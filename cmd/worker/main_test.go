@@ -362,7 +362,7 @@ func TestRunAgainstNATSAndSalesforce(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := start(t, "--pipelines", "testdata/pipelines.yaml", "--nats-url", ns.ClientURL(), "--prefix", "acme",
-		"--sf-login-url", sim.URL, "--sf-client-id", sim.ClientID, "--sf-username", sim.Username,
+		"--sf-login-url", sim.URL, "--sf-allow-http", "--sf-client-id", sim.ClientID, "--sf-username", sim.Username,
 		"--sf-private-key-file", keyFile, "--metrics-addr", "", "--id", "flag-worker", "--log-format", "json",
 		"--shutdown-timeout", "5s")
 	nc, js := ns.ConnectTest(t)
@@ -403,7 +403,7 @@ func TestRunStartFailures(t *testing.T) {
 		{"missing pipelines file", []string{"--pipelines", "testdata/none.yaml", "--sf-auth-flow", "password", "--sf-client-secret", "s", "--sf-password", "p"}, "testdata/none.yaml"},
 	} {
 		args := append([]string{"--pipelines", "testdata/pipelines.yaml", "--nats-url", unreachable,
-			"--sf-login-url", "http://127.0.0.1:1", "--sf-client-id", "x", "--sf-username", "u",
+			"--sf-login-url", "http://127.0.0.1:1", "--sf-allow-http", "--sf-client-id", "x", "--sf-username", "u",
 			"--metrics-addr", "", "--log-format", "json"}, c.args...)
 		code, _, stderr := runSync(t, args...)
 		if code != 1 {
@@ -496,5 +496,5 @@ func simArgs(t *testing.T) []string {
 	if err := os.WriteFile(keyFile, sim.PrivateKeyPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return []string{"--sf-login-url", sim.URL, "--sf-client-id", sim.ClientID, "--sf-username", sim.Username, "--sf-private-key-file", keyFile}
+	return []string{"--sf-login-url", sim.URL, "--sf-allow-http", "--sf-client-id", sim.ClientID, "--sf-username", sim.Username, "--sf-private-key-file", keyFile}
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/kinetic-sync/kinetic/internal/redact"
 )
 
 // Env reads flags' defaults from the environment. Each helper registers a
@@ -42,6 +44,55 @@ func (e *Env) String(p *string, name, env, def, usage string) {
 		def = v
 	}
 	e.FS.StringVar(p, name, def, help(usage, env))
+}
+
+// URL registers a flag holding one or more comma-separated URLs. The
+// value is used as given, but --help shows the default (the variable's value
+// when set) with its credentials hidden (redact.URLs): a NATS_URL such as
+// nats://user:password@host must not print its password.
+func (e *Env) URL(p *string, name, env, def, usage string) {
+	if v, ok := e.lookup(env); ok {
+		def = v
+	}
+	*p = def
+	e.FS.Var(urlValue{p}, name, help(usage, env))
+}
+
+// urlValue is a string flag whose String, which flag uses for the default
+// shown in --help, hides credentials.
+type urlValue struct{ p *string }
+
+func (v urlValue) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return redact.URLs(*v.p)
+}
+
+func (v urlValue) Set(s string) error {
+	*v.p = s
+	return nil
+}
+
+// Secret registers a flag for a secret (password, token): its default comes
+// from the variable, and --help shows neither value, only the variable's
+// name. Prefer the variable: a flag's value is visible to other users of
+// the machine in the process list.
+func (e *Env) Secret(p *string, name, env, usage string) {
+	if v, ok := e.lookup(env); ok {
+		*p = v
+	}
+	e.FS.Var(secretValue{p}, name, help(usage, env))
+}
+
+// secretValue is a string flag that never shows its value.
+type secretValue struct{ p *string }
+
+func (secretValue) String() string { return "" }
+
+func (v secretValue) Set(s string) error {
+	*v.p = s
+	return nil
 }
 
 // Int registers an int flag.

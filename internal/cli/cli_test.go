@@ -229,3 +229,43 @@ func TestLogger(t *testing.T) {
 		}
 	}
 }
+
+// URL flags take their value as given, but --help shows the default with
+// its credentials hidden; Secret flags never show a value.
+func TestEnvURLAndSecretHelpHidesCredentials(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"T_URL": "nats://u:url-pw-1@h1:4222,nats://tok-2@h2:4222", "T_SECRET": "secret-3"}
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	var help bytes.Buffer
+	fs.SetOutput(&help)
+	e := &cli.Env{FS: fs, Lookup: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
+	var u, s, def string
+	e.URL(&u, "url", "T_URL", "nats://127.0.0.1:4222", "server `URL`")
+	e.URL(&def, "plain-url", "T_PLAIN_URL", "nats://127.0.0.1:4222", "server `URL`")
+	e.Secret(&s, "secret", "T_SECRET", "a `password`")
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if u != env["T_URL"] || s != "secret-3" || def != "nats://127.0.0.1:4222" {
+		t.Errorf("values %q %q %q", u, s, def)
+	}
+	fs.PrintDefaults()
+	for _, secret := range []string{"url-pw-1", "tok-2", "secret-3"} {
+		if strings.Contains(help.String(), secret) {
+			t.Errorf("--help shows %q:\n%s", secret, help.String())
+		}
+	}
+	for _, want := range []string{"-url URL", "nats://u:REDACTED@h1:4222,nats://REDACTED@h2:4222", "(env T_URL)",
+		"-plain-url URL", "nats://127.0.0.1:4222", "-secret password", "(env T_SECRET)"} {
+		if !strings.Contains(help.String(), want) {
+			t.Errorf("--help lacks %q:\n%s", want, help.String())
+		}
+	}
+	// Flags override the environment.
+	if err := fs.Parse([]string{"--url", "nats://x:flag-pw@h", "--secret", "flag-secret"}); err != nil {
+		t.Fatal(err)
+	}
+	if u != "nats://x:flag-pw@h" || s != "flag-secret" {
+		t.Errorf("flags: %q %q", u, s)
+	}
+}

@@ -87,6 +87,7 @@ func (s *Sim) SalesforceConfig() salesforce.Config {
 		ClientID:   sfsim.DefaultConsumerKey,
 		Username:   sfsim.DefaultUsername,
 		PrivateKey: string(s.keyPEM),
+		AllowHTTP:  true, // the simulator serves plain http
 	}
 }
 

@@ -6,13 +6,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/url"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
+
+	"github.com/kinetic-sync/kinetic/internal/cli"
+	"github.com/kinetic-sync/kinetic/internal/redact"
 )
 
 // Config is how to reach NATS. Each field has a flag --nats-… whose default
@@ -36,26 +37,21 @@ type Config struct {
 // DefaultURL is where NATS is looked for when nothing is set.
 const DefaultURL = "nats://127.0.0.1:4222"
 
-// RegisterFlags binds c to flags; their defaults come from the environment.
+// RegisterFlags binds c to flags; their defaults come from the environment
+// (cli.Env). --help never shows a secret: the password and token flags show
+// only their variable, and the URL's default is shown with its credentials
+// hidden (a NATS_URL of nats://user:password@host or nats://token@host).
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
-	env := func(k, def string) string {
-		if v := os.Getenv(k); v != "" {
-			return v
-		}
-		return def
-	}
-	fs.StringVar(&c.URLs, "nats-url", env("NATS_URL", DefaultURL), "NATS server URL(s), comma-separated (env NATS_URL)")
-	fs.StringVar(&c.User, "nats-user", env("NATS_USER", ""), "NATS user (env NATS_USER)")
-	fs.StringVar(&c.NKeyFile, "nats-nkey", env("NATS_NKEY", ""), "file with an nkey seed (env NATS_NKEY)")
-	fs.StringVar(&c.CredsFile, "nats-creds", env("NATS_CREDS", ""), "NATS .creds file: user JWT and seed (env NATS_CREDS)")
-	fs.StringVar(&c.TLSCert, "nats-tls-cert", env("NATS_TLS_CERT", ""), "client certificate for mutual TLS (env NATS_TLS_CERT)")
-	fs.StringVar(&c.TLSKey, "nats-tls-key", env("NATS_TLS_KEY", ""), "client key for mutual TLS (env NATS_TLS_KEY)")
-	fs.StringVar(&c.TLSCA, "nats-tls-ca", env("NATS_TLS_CA", ""), "CA bundle that verifies the server (env NATS_TLS_CA)")
-	// Secrets: defaults from the environment, never printed by --help.
-	c.Password = os.Getenv("NATS_PASSWORD")
-	c.Token = os.Getenv("NATS_TOKEN")
-	fs.Func("nats-password", "NATS password (env NATS_PASSWORD)", func(v string) error { c.Password = v; return nil })
-	fs.Func("nats-token", "NATS token (env NATS_TOKEN)", func(v string) error { c.Token = v; return nil })
+	e := &cli.Env{FS: fs}
+	e.URL(&c.URLs, "nats-url", "NATS_URL", DefaultURL, "NATS server `URL`(s), comma-separated")
+	e.String(&c.User, "nats-user", "NATS_USER", "", "NATS user")
+	e.String(&c.NKeyFile, "nats-nkey", "NATS_NKEY", "", "file with an nkey seed")
+	e.String(&c.CredsFile, "nats-creds", "NATS_CREDS", "", "NATS .creds file: user JWT and seed")
+	e.String(&c.TLSCert, "nats-tls-cert", "NATS_TLS_CERT", "", "client certificate for mutual TLS")
+	e.String(&c.TLSKey, "nats-tls-key", "NATS_TLS_KEY", "", "client key for mutual TLS")
+	e.String(&c.TLSCA, "nats-tls-ca", "NATS_TLS_CA", "", "CA bundle that verifies the server")
+	e.Secret(&c.Password, "nats-password", "NATS_PASSWORD", "NATS `password`")
+	e.Secret(&c.Token, "nats-token", "NATS_TOKEN", "NATS `token`")
 }
 
 // Validate checks combinations that cannot work.
@@ -91,14 +87,15 @@ func (c Config) Connect(log zerolog.Logger) (*nats.Conn, error) {
 		nats.ReconnectWait(time.Second),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
-				log.Warn().Err(err).Msg("disconnected from NATS")
+				log.Warn().Err(c.redactErr(err)).Msg("disconnected from NATS")
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info().Str("url", nc.ConnectedUrlRedacted()).Msg("reconnected to NATS")
+			// Not ConnectedUrlRedacted: it shows a token given as the URL's user.
+			log.Info().Str("url", redact.URL(nc.ConnectedUrl())).Msg("reconnected to NATS")
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-			log.Warn().Err(err).Msg("NATS error")
+			log.Warn().Err(c.redactErr(err)).Msg("NATS error")
 		}),
 	}
 	switch {
@@ -128,18 +125,15 @@ func (c Config) Connect(log zerolog.Logger) (*nats.Conn, error) {
 	}
 	nc, err := nats.Connect(c.URLs, opts...)
 	if err != nil {
-		return nil, fmt.Errorf("connecting to NATS at %s: %w", redactURLs(c.URLs), err)
+		return nil, fmt.Errorf("connecting to NATS at %s: %w", redact.URLs(c.URLs), c.redactErr(err))
 	}
 	return nc, nil
 }
 
-// redactURLs hides the passwords of comma-separated URLs, for messages.
-func redactURLs(urls string) string {
-	parts := strings.Split(urls, ",")
-	for i, p := range parts {
-		if u, err := url.Parse(strings.TrimSpace(p)); err == nil && u.User != nil {
-			parts[i] = u.Redacted()
-		}
-	}
-	return strings.Join(parts, ",")
+// redactErr hides the configured secrets, and credentials in any URL, from
+// an error that is going to be printed or logged (a URL that does not parse
+// comes back whole in url.Parse's error).
+func (c Config) redactErr(err error) error {
+	secrets := append([]string{c.Password, c.Token}, strings.Split(c.URLs, ",")...)
+	return redact.Error(err, secrets...)
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"flag"
 	"net"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -268,4 +270,145 @@ func freePort(t *testing.T) string {
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	ln.Close()
 	return port
+}
+
+// --help shows NATS_URL's value as the default: never its credentials,
+// whatever their form.
+func TestHelpHidesURLCredentials(t *testing.T) {
+	for _, c := range []struct{ url, secret, shown string }{
+		{"nats://kinetic:url-pw-777@nats-1:4222", "url-pw-777", "nats://kinetic:REDACTED@nats-1:4222"},
+		{"nats://tok-888@nats-1:4222,nats://tok-888@nats-2:4222", "tok-888", "nats://REDACTED@nats-1:4222,nats://REDACTED@nats-2:4222"},
+		{"wss://nats-1:443/ws?token=q-999", "q-999", "wss://nats-1:443/ws?token=REDACTED"},
+	} {
+		t.Run(c.secret, func(t *testing.T) {
+			t.Setenv("NATS_URL", c.url)
+			t.Setenv("NATS_TOKEN", "env-token-555")
+			var cfg natsconn.Config
+			fs := flag.NewFlagSet("t", flag.ContinueOnError)
+			var help bytes.Buffer
+			fs.SetOutput(&help)
+			cfg.RegisterFlags(fs)
+			if err := fs.Parse(nil); err != nil {
+				t.Fatal(err)
+			}
+			if cfg.URLs != c.url || cfg.Token != "env-token-555" {
+				t.Errorf("the values themselves must not change: %q %q", cfg.URLs, cfg.Token)
+			}
+			fs.PrintDefaults()
+			for _, s := range []string{c.secret, "env-token-555"} {
+				if strings.Contains(help.String(), s) {
+					t.Errorf("--help shows %q:\n%s", s, help.String())
+				}
+			}
+			if !strings.Contains(help.String(), c.shown) || !strings.Contains(help.String(), "(env NATS_URL)") {
+				t.Errorf("--help does not show the redacted default %q:\n%s", c.shown, help.String())
+			}
+		})
+	}
+}
+
+// Connection errors never show a credential: a token given as the URL's
+// user, a password in a URL that does not parse (url.Parse's error repeats
+// the URL), or the configured password and token.
+func TestConnectErrorRedactsEveryCredentialForm(t *testing.T) {
+	t.Parallel()
+	port := freePort(t)
+	for _, c := range []struct {
+		name    string
+		cfg     natsconn.Config
+		secrets []string
+	}{
+		{"token as the user", natsconn.Config{URLs: "nats://tok-secret-1@127.0.0.1:" + port}, []string{"tok-secret-1"}},
+		{"token in one of several", natsconn.Config{URLs: "nats://127.0.0.1:" + port + ",nats://tok-secret-2@127.0.0.1:" + port}, []string{"tok-secret-2"}},
+		{"password in a bad URL", natsconn.Config{URLs: "nats://kinetic:pw-secret-3@[::1"}, []string{"pw-secret-3"}},
+		{"token in a bad URL", natsconn.Config{URLs: "nats://tok-secret-4@[::1"}, []string{"tok-secret-4"}},
+		{"query secret", natsconn.Config{URLs: "nats://127.0.0.1:" + port + "?auth=q-secret-5"}, []string{"q-secret-5"}},
+	} {
+		_, err := c.cfg.Connect(zerolog.Nop())
+		if err == nil {
+			t.Errorf("%s: connected to nothing", c.name)
+			continue
+		}
+		for _, s := range c.secrets {
+			if strings.Contains(err.Error(), s) {
+				t.Errorf("%s: error shows %q: %q", c.name, s, err)
+			}
+		}
+		if !strings.Contains(err.Error(), "connecting to NATS at") {
+			t.Errorf("%s: %q", c.name, err)
+		}
+	}
+}
+
+// The reconnection log line names the server without the token that is the
+// URL's user (nats.go's ConnectedUrlRedacted hides only passwords).
+func TestReconnectLogHidesToken(t *testing.T) {
+	t.Parallel()
+	port := freePort(t)
+	start := func() *server.Server {
+		opts := &server.Options{Host: "127.0.0.1", Port: atoi(t, port), NoLog: true, NoSigs: true, Authorization: "log-token-6"}
+		s, err := server.NewServer(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go s.Start()
+		if !s.ReadyForConnections(10 * time.Second) {
+			t.Fatal("server not ready")
+		}
+		return s
+	}
+	s := start()
+	var logs syncBuffer
+	nc, err := natsconn.Config{URLs: "nats://log-token-6@127.0.0.1:" + port}.Connect(zerolog.New(&logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	s.Shutdown()
+	s.WaitForShutdown()
+	s = start()
+	defer func() {
+		s.Shutdown()
+		s.WaitForShutdown()
+	}()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(logs.String(), "reconnected to NATS") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reconnection logged: %s", logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if strings.Contains(logs.String(), "log-token-6") {
+		t.Errorf("the log shows the token: %s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "REDACTED@127.0.0.1:"+port) {
+		t.Errorf("the log does not name the server: %s", logs.String())
+	}
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// syncBuffer is a bytes.Buffer safe for the connection's handler goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

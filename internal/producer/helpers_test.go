@@ -83,7 +83,7 @@ func setup(t *testing.T) *world {
 	sim := sfsim.StartTest(t, sfsim.Config{Schema: schema})
 	client, err := salesforce.New(salesforce.Config{
 		LoginURL: sim.URL, ClientID: sim.ClientID, Username: sim.Username,
-		PrivateKey: string(sim.PrivateKeyPEM), HTTPClient: sim.HTTP.Client(),
+		PrivateKey: string(sim.PrivateKeyPEM), HTTPClient: sim.HTTP.Client(), AllowHTTP: true,
 	})
 	if err != nil {
 		t.Fatal(err)

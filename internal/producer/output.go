@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/kinetic-sync/kinetic/pkg/jobs"
 	"github.com/kinetic-sync/kinetic/pkg/messages"
 	"github.com/kinetic-sync/kinetic/pkg/pipeline"
 )
@@ -16,9 +17,11 @@ import (
 // writeOutputs writes Data Loader-style result files by reading the inputs
 // again and joining each record with its outcome by sequence:
 //
-//	success-<job>.csv  ID, the original columns, STATUS (Item Created, Item Updated, Item Deleted)
-//	error-<job>.csv    the original columns, ERROR ("CODE: message"; skipped records say SKIPPED)
-func writeOutputs(o Options, rep *Report, inputs []*input, columns []string) error {
+//	success-<job>.csv     ID, the original columns, STATUS (Item Created, Item Updated, Item Deleted)
+//	error-<job>.csv       the original columns, ERROR ("CODE: message"; SKIPPED, NOT_PUBLISHED, NO_OUTCOME)
+//	duplicates-<job>.csv  ID, DUPLICATE_OF, the original columns: one row per extra record
+//	                      Salesforce created for a record inserted more than once (only then)
+func writeOutputs(o Options, pl *plan, rep *Report, inputs []*input, columns []string) error {
 	if err := os.MkdirAll(o.OutDir, 0o755); err != nil {
 		return err
 	}
@@ -41,17 +44,42 @@ func writeOutputs(o Options, rep *Report, inputs []*input, columns []string) err
 	if err := ew.Write(slices.Concat(columns, []string{"ERROR"})); err != nil {
 		return err
 	}
+	var dw *csv.Writer
+	extra := map[int64]jobs.DuplicateInsert{}
+	for _, d := range rep.Result.DuplicateInserts {
+		extra[d.Seq] = d
+	}
+	if len(extra) > 0 {
+		rep.DuplicatesFile = filepath.Join(o.OutDir, "duplicates-"+rep.Job+".csv")
+		df, err := os.Create(rep.DuplicatesFile)
+		if err != nil {
+			return err
+		}
+		defer df.Close()
+		dw = csv.NewWriter(df)
+		if err := dw.Write(slices.Concat([]string{"ID", "DUPLICATE_OF"}, columns)); err != nil {
+			return err
+		}
+	}
 	outcomes := rep.Result.Outcomes
-	seq := 0
-	err = eachRecord(inputs, func(_ *input, _ *pipeline.RecordReader, rec map[string]any, _ []byte) error {
-		seq++
+	err = pl.eachRecord(inputs, func(rec *record) error {
 		row := make([]string, len(columns))
 		for i, c := range columns {
-			row[i] = cell(rec[c])
+			row[i] = cell(rec.rec[c])
+		}
+		if d, ok := extra[rec.seq]; ok {
+			for _, id := range d.IDs[1:] {
+				if err := dw.Write(slices.Concat([]string{id, d.IDs[0]}, row)); err != nil {
+					return err
+				}
+			}
+		}
+		if why, ok := rep.NotPublished[rec.seq]; ok {
+			return ew.Write(append(row, why))
 		}
 		var oc messages.RecordOutcome
-		if seq-1 < len(outcomes) {
-			oc = outcomes[seq-1]
+		if i := rec.seq - 1; i < int64(len(outcomes)) {
+			oc = outcomes[i]
 		}
 		switch oc.Status {
 		case messages.StatusLoaded:
@@ -67,12 +95,16 @@ func writeOutputs(o Options, rep *Report, inputs []*input, columns []string) err
 	if err != nil {
 		return fmt.Errorf("writing result files: %w", err)
 	}
-	sw.Flush()
-	ew.Flush()
-	if err := sw.Error(); err != nil {
-		return err
+	for _, w := range []*csv.Writer{sw, ew, dw} {
+		if w == nil {
+			continue
+		}
+		w.Flush()
+		if err := w.Error(); err != nil {
+			return err
+		}
 	}
-	return ew.Error()
+	return nil
 }
 
 func itemStatus(mode pipeline.SyncMode, created bool) string {

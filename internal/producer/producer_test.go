@@ -341,7 +341,8 @@ func TestPublishFormatOverridesExtension(t *testing.T) {
 		t.Errorf("report %+v, %d in the stream", rep, w.recordsInStream())
 	}
 	// What is published: the record as a JSON object, numbered in its job,
-	// deduplicated by <job>-<seq>.
+	// deduplicated by <job>-<seq>, on its key's subject (stored with the
+	// key's partition).
 	s, err := w.js.Stream(ctxT(t), w.topo.RecordsStream())
 	if err != nil {
 		t.Fatal(err)
@@ -352,7 +353,8 @@ func TestPublishFormatOverridesExtension(t *testing.T) {
 			t.Fatal(err)
 		}
 		meta, err := messages.ParseRecordMeta(raw.Header)
-		if err != nil || string(raw.Data) != want || raw.Subject != "kinetic.records.Account.upsert" ||
+		wantSubject := fmt.Sprintf("kinetic.records.Account.upsert.%d.f-%d", messages.Partition("Account", fmt.Sprint("f-", seq), w.topo.Partitions), seq)
+		if err != nil || string(raw.Data) != want || raw.Subject != wantSubject ||
 			meta.Job != rep.Job || meta.Seq != int64(seq) || meta.MsgID != fmt.Sprintf("%s-%d", rep.Job, seq) || meta.StopOnError {
 			t.Errorf("record %d: %s %s %+v %v", seq, raw.Subject, raw.Data, meta, err)
 		}
@@ -467,9 +469,9 @@ func TestPublishKeyColumnRepeatedKeyIsRefused(t *testing.T) {
 	o := w.opts("accounts", file)
 	o.KeyColumn, o.Wait, o.Timeout = "key", true, 5*time.Second
 	_, err := w.publish(o)
-	var se *pipeline.SourceError
-	if !errors.As(err, &se) || se.Line != 3 || se.Column != "key" || !strings.Contains(err.Error(), file+":2") {
-		t.Fatalf("err = %v, want a SourceError on line 3 naming line 2", err)
+	var ie *producer.InputError
+	if !errors.As(err, &ie) || ie.Line != 3 || ie.Column != "key" || !strings.Contains(err.Error(), file+":2") {
+		t.Fatalf("err = %v, want an InputError on line 3 naming line 2", err)
 	}
 	if n := w.recordsInStream(); n != 0 {
 		t.Errorf("%d records published before the input was refused", n)
@@ -615,4 +617,91 @@ func TestPublishWaitWithoutOutDir(t *testing.T) {
 	if len(matches) != 0 {
 		t.Errorf("files written: %v", matches)
 	}
+}
+
+// Records of keyed pipelines go to the subject of their key, as the worker
+// will compute it from the published bytes (mapped: the upsert's external
+// id, the delete's Id); inserts stay unkeyed. A record whose key cannot be
+// computed is published unkeyed (the worker dead-letters it) and listed in
+// the report; none goes to a wrong key.
+func TestPublishKeyedSubjects(t *testing.T) {
+	t.Parallel()
+	w := setup(t)
+	type want struct{ key string } // "" unkeyed
+	check := func(rep *producer.Report, base string, wants []want) {
+		t.Helper()
+		s, err := w.js.Stream(ctxT(t), w.topo.RecordsStream())
+		if err != nil {
+			t.Fatal(err)
+		}
+		subjects := w.topo.Subjects()
+		// Read every stored record of this job, in order.
+		info, err := s.Info(ctxT(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[int64]messages.RecordSubject{}
+		for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+			raw, err := s.GetMsg(ctxT(t), seq)
+			if err != nil {
+				continue
+			}
+			meta, _ := messages.ParseRecordMeta(raw.Header)
+			if meta.Job != rep.Job {
+				continue
+			}
+			r, err := subjects.ParseRecords(raw.Subject)
+			if err != nil {
+				t.Fatalf("%s: %v", raw.Subject, err)
+			}
+			if subjects.Records(r.SObject, r.Mode) != base {
+				t.Errorf("record %d on %s, want under %s", meta.Seq, raw.Subject, base)
+			}
+			got[meta.Seq] = r
+		}
+		if len(got) != len(wants) {
+			t.Fatalf("%d records of job %s stored, want %d", len(got), rep.Job, len(wants))
+		}
+		for i, wt := range wants {
+			r := got[int64(i+1)]
+			switch {
+			case wt.key == "" && r.Keyed():
+				t.Errorf("record %d went to key %q; want unkeyed", i+1, r.Key)
+			case wt.key != "" && (r.Key != messages.KeyToken(wt.key) || r.Partition != messages.Partition("Account", messages.KeyToken(wt.key), w.topo.Partitions)):
+				t.Errorf("record %d stored as %+v; want key %q", i+1, r, wt.key)
+			}
+		}
+	}
+
+	o := w.opts("accounts", w.file("keys.csv", "key,company,revenue\nK.1,One,1\nk.1,One again,2\nK 2,Bad,not-a-number\n,No key,3\n"))
+	o.Job = "keyed-upsert"
+	rep, err := w.publish(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(rep, "kinetic.records.Account.upsert", []want{{"K.1"}, {"k.1"}, {""}, {""}})
+	if rep.UnkeyedCount != 2 || len(rep.Unkeyed) != 2 {
+		t.Fatalf("unkeyed %d %v, want rows 4 and 5", rep.UnkeyedCount, rep.Unkeyed)
+	}
+	for i, wantText := range []string{"keys.csv:4: " + pipeline.CodeMappingFailed, "keys.csv:5: " + pipeline.CodeMissingExternalID} {
+		if !strings.Contains(rep.Unkeyed[i].Error(), "/"+wantText) {
+			t.Errorf("unkeyed %d: %q, want %q…", i, rep.Unkeyed[i], wantText)
+		}
+	}
+
+	o = w.opts("account-deletes", w.file("del.csv", "sf_id\n001000000000001AAA\nnot-an-id\n"))
+	o.Job = "keyed-delete"
+	rep, err = w.publish(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(rep, "kinetic.records.Account.delete", []want{{"001000000000001AAA"}, {""}})
+
+	o = w.opts("account-inserts", w.file("ins.csv", "key,company\nI-1,One\n"))
+	o.Job = "unkeyed-insert"
+	rep, err = w.publish(o)
+	if err != nil || rep.UnkeyedCount != 0 {
+		t.Fatalf("%v %+v", err, rep)
+	}
+	check(rep, "kinetic.records.Account.insert", []want{{""}})
 }

@@ -220,7 +220,7 @@ func TestRateLimitPausesThePipeline(t *testing.T) {
 func TestAuthFailurePausesAndNeverDeadLetters(t *testing.T) {
 	t.Parallel()
 	e := setup(t, sfsim.Config{})
-	bad, err := salesforce.New(salesforce.Config{LoginURL: e.sim.URL, ClientID: "wrong", Username: e.sim.Username, PrivateKey: string(e.sim.PrivateKeyPEM), HTTPClient: e.sim.HTTP.Client()})
+	bad, err := salesforce.New(salesforce.Config{LoginURL: e.sim.URL, ClientID: "wrong", Username: e.sim.Username, PrivateKey: string(e.sim.PrivateKeyPEM), HTTPClient: e.sim.HTTP.Client(), AllowHTTP: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -89,7 +89,7 @@ func setup(t *testing.T, simCfg sfsim.Config) *env {
 	sim := sfsim.StartTest(t, simCfg)
 	client, err := salesforce.New(salesforce.Config{
 		LoginURL: sim.URL, ClientID: sim.ClientID, Username: sim.Username,
-		PrivateKey: string(sim.PrivateKeyPEM), HTTPClient: sim.HTTP.Client(),
+		PrivateKey: string(sim.PrivateKeyPEM), HTTPClient: sim.HTTP.Client(), AllowHTTP: true,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -283,6 +283,11 @@ func (i *Inspector) replayOne(ctx context.Context, e Entry, subject string) (dup
 	d := e.DeadLetter
 	if subject == "" {
 		subject = d.Subject
+		// A keyed record is stored as <base>.<partition>.<key>: it goes back
+		// as it was published, <base>.<key>.
+		if r, err := i.topo.Subjects().ParseRecords(subject); err == nil && r.Keyed() && r.Partition >= 0 {
+			subject = i.topo.Subjects().Records(r.SObject, r.Mode) + "." + r.Key
+		}
 	}
 	msg := nats.NewMsg(subject)
 	msg.Data = d.Data

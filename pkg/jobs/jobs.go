@@ -6,6 +6,11 @@
 // redelivered (a worker died after publishing its result but before acking),
 // so a record's outcome can be reported twice; the watcher keeps the first
 // final outcome of each job sequence, so every record is counted exactly once.
+// When the reports of one record name different Salesforce ids, the record
+// was inserted more than once (INSERT is at-least-once): Result.DuplicateInserts
+// lists them, with every id, so that the extra copies can be found and removed.
+// Watch reads every result already stored before it returns; a redelivery
+// reported later still shows in a later Watch of the job (producer wait).
 package jobs
 
 import (
@@ -69,6 +74,29 @@ type Result struct {
 	// Duplicates counts final outcomes reported more than once (redelivered
 	// batches); they are not counted again.
 	Duplicates int
+	// DuplicateInserts lists the records reported loaded more than once as
+	// different Salesforce records: an INSERT redelivered after a worker
+	// died between Salesforce applying it and the ack is inserted again
+	// (INSERT is at-least-once). Salesforce holds a record for each id; in
+	// job sequence order.
+	DuplicateInserts []DuplicateInsert
+}
+
+// DuplicateInsert is a record loaded more than once as different Salesforce
+// records. IDs[0] is the id in Outcomes and SalesforceIDs; the others are
+// the extra copies, in the order they were reported.
+type DuplicateInsert struct {
+	Seq int64
+	IDs []string
+}
+
+// Copies is how many extra Salesforce records the duplicate inserts made.
+func (r *Result) Copies() int {
+	n := 0
+	for _, d := range r.DuplicateInserts {
+		n += len(d.IDs) - 1
+	}
+	return n
 }
 
 // Watch follows the job until every record has a final outcome or ctx ends.
@@ -106,6 +134,7 @@ func Watch(ctx context.Context, js jetstream.JetStream, o Options) (*Result, err
 		slices.SortFunc(sr.Errors, func(a, b *pipeline.RecordError) int { return a.Index - b.Index })
 		sr.SkippedCount = o.Total - sr.SuccessCount - sr.ErrorCount
 		sr.Status = pipeline.StatusFor(sr.SuccessCount, sr.ErrorCount)
+		slices.SortFunc(res.DuplicateInserts, func(a, b DuplicateInsert) int { return int(a.Seq - b.Seq) })
 		if got < need {
 			sr.Status = pipeline.InProgress // interrupted: outcomes are missing
 		}
@@ -140,13 +169,21 @@ func Watch(ctx context.Context, js jetstream.JetStream, o Options) (*Result, err
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
 
-	for got < need {
+	// Once every record has an outcome, the results already stored are
+	// still read (NumPending says how many): a redelivered batch's report
+	// of an INSERT applied twice may come after the last first outcome.
+	pending := uint64(1)
+	dups := map[int]int{} // record index → its entry in DuplicateInserts
+	for got < need || pending > 0 {
 		msg, err := it.Next()
 		if err != nil {
 			if ctx.Err() != nil {
 				return finish(ctx.Err())
 			}
 			return finish(fmt.Errorf("jobs: reading results: %w", err))
+		}
+		if md, err := msg.Metadata(); err == nil {
+			pending = md.NumPending
 		}
 		br, err := messages.DecodeBatchResult(msg.Data())
 		if err != nil {
@@ -168,8 +205,19 @@ func Watch(ctx context.Context, js jetstream.JetStream, o Options) (*Result, err
 			if i < 0 || i >= o.Total {
 				continue // no sequence, or not one of ours
 			}
-			if res.Outcomes[i].Status != "" {
+			if first := res.Outcomes[i]; first.Status != "" {
 				res.Duplicates++
+				if first.Status == messages.StatusLoaded && ro.Status == messages.StatusLoaded && ro.ID != "" && ro.ID != first.ID {
+					j, ok := dups[i]
+					if !ok {
+						j = len(res.DuplicateInserts)
+						dups[i] = j
+						res.DuplicateInserts = append(res.DuplicateInserts, DuplicateInsert{Seq: int64(i + 1), IDs: []string{first.ID}})
+					}
+					if d := &res.DuplicateInserts[j]; !slices.Contains(d.IDs, ro.ID) {
+						d.IDs = append(d.IDs, ro.ID)
+					}
+				}
 				continue
 			}
 			res.Outcomes[i] = ro

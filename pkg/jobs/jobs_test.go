@@ -201,6 +201,39 @@ func TestWatchDuplicateOutcomes(t *testing.T) {
 	}
 }
 
+// An INSERT redelivered after a worker died between Salesforce applying it
+// and the ack is loaded again as another Salesforce record: the result says
+// which records and which ids, including a report that is stored after the
+// last first outcome (the watcher reads what is already stored before it
+// returns).
+func TestWatchReportsDuplicateInserts(t *testing.T) {
+	t.Parallel()
+	e := setup(t, messages.Topology{})
+	e.result("job-i", 1, loaded(1, "001A", true), loaded(2, "001B", true), loaded(3, "001C", true))
+	// Batch of records 1 and 2 redelivered and inserted again; record 3
+	// reported again with its own id (a plain duplicate report).
+	e.result("job-i", 1, loaded(2, "001B2", true), loaded(1, "001A2", true), loaded(3, "001C", true))
+	// Record 2 a third time, and its second copy reported twice.
+	e.result("job-i", 1, loaded(2, "001B3", true), loaded(2, "001B2", true), deadLettered(1, "LATE"))
+	res, err := watch(t, e, jobs.Options{Job: "job-i", Total: 3}, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.SuccessCount != 3 || res.ErrorCount != 0 || res.SalesforceIDs[1] != "001B" {
+		t.Errorf("counts %v ids %v: the first outcome counts", res.SyncResult, res.SalesforceIDs)
+	}
+	want := []jobs.DuplicateInsert{{Seq: 1, IDs: []string{"001A", "001A2"}}, {Seq: 2, IDs: []string{"001B", "001B2", "001B3"}}}
+	if fmt.Sprint(res.DuplicateInserts) != fmt.Sprint(want) {
+		t.Errorf("duplicate inserts %v, want %v", res.DuplicateInserts, want)
+	}
+	if res.Copies() != 3 {
+		t.Errorf("copies %d, want 3", res.Copies())
+	}
+	if res.Duplicates != 6 {
+		t.Errorf("duplicate reports %d, want 6", res.Duplicates)
+	}
+}
+
 // Retrying is not final: the watcher waits for the record's final outcome.
 func TestWatchRetryingIsNotFinal(t *testing.T) {
 	t.Parallel()

@@ -4,10 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kinetic-sync/kinetic/internal/devenv"
 	"github.com/kinetic-sync/kinetic/pkg/messages"
 )
 
@@ -170,6 +178,9 @@ func TestPublishAsyncNoStream(t *testing.T) {
 		if pe.Unwrap() == nil {
 			t.Errorf("%v wraps no cause", pe)
 		}
+		if !pe.Permanent || !errors.Is(pe, messages.ErrNoStream) {
+			t.Errorf("%v: want a permanent ErrNoStream", pe)
+		}
 		seqs[pe.Meta.Seq] = true
 	}
 	if len(seqs) != 3 || !seqs[1] || !seqs[2] || !seqs[3] {
@@ -188,40 +199,6 @@ func TestPublishAsyncNoStream(t *testing.T) {
 	var pe *messages.PublishError
 	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "only-an-id") {
 		t.Errorf("Publish: %v", err)
-	}
-}
-
-// A failed publish is retried with the same Nats-Msg-Id; a retry that
-// succeeds is counted once.
-func TestPublishRetriesUntilStreamExists(t *testing.T) {
-	t.Parallel()
-	e := startJS(t)
-	p := messages.NewPublisher(e.js, messages.PublisherOptions{Retries: 20})
-	ctx := testCtx(t)
-	done := make(chan error, 1)
-	go func() {
-		_, err := p.Publish(ctx, recordSubject, []byte(`{"late":true}`), messages.RecordMeta{Job: "j", Seq: 1, MsgID: "j-1"})
-		done <- err
-	}()
-	// The stream appears once Publish has failed at least once.
-	waitFor(t, "a first publish attempt", func() bool {
-		v, err := e.ns.Varz(nil)
-		return err == nil && v.InMsgs > 0
-	})
-	e.ensure(t, messages.Topology{})
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Publish gave up: %v", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("Publish did not return")
-	}
-	if pub, dup := p.Stats(); pub != 1 || dup != 0 {
-		t.Errorf("stats %d, %d", pub, dup)
-	}
-	if n := e.streamMsgs(t, "KINETIC_RECORDS"); n != 1 {
-		t.Errorf("%d records stored", n)
 	}
 }
 
@@ -270,5 +247,390 @@ func TestPublishContextCanceled(t *testing.T) {
 	}
 	if p.Pending() != 1 {
 		t.Errorf("pending %d after an interrupted Flush", p.Pending())
+	}
+}
+
+// countingBackOff retries at once, up to max times, counting how often it
+// was asked: a test can tell whether a failure was retried.
+type countingBackOff struct {
+	asked atomic.Int64
+	max   int64
+}
+
+func (b *countingBackOff) NextBackOff() time.Duration {
+	if b.asked.Add(1) > b.max {
+		return backoff.Stop
+	}
+	return 0
+}
+
+func (b *countingBackOff) Reset() {}
+
+func (b *countingBackOff) factory() func() backoff.BackOff {
+	return func() backoff.BackOff { return b }
+}
+
+// The production schedule: 250ms doubling to 4s, ±20%, Retries times.
+func TestDefaultPublishBackOff(t *testing.T) {
+	t.Parallel()
+	b := messages.DefaultPublishBackOff(8)
+	b.Reset()
+	for i, want := range []time.Duration{250, 500, 1000, 2000, 4000, 4000, 4000, 4000} {
+		want *= time.Millisecond
+		got := b.NextBackOff()
+		if got < want*8/10 || got > want*12/10 {
+			t.Errorf("retry %d after %v, want %v ±20%%", i+1, got, want)
+		}
+	}
+	if got := b.NextBackOff(); got != backoff.Stop {
+		t.Errorf("a ninth retry after %v; want none", got)
+	}
+	if got := messages.DefaultPublishBackOff(-1).NextBackOff(); got != backoff.Stop {
+		t.Errorf("Retries < 0 retries after %v", got)
+	}
+}
+
+// Permanent failures are reported at once, typed, and never retried.
+func TestPublishPermanentFailuresAreNotRetried(t *testing.T) {
+	t.Parallel()
+	e := startJS(t)
+	topo := messages.Topology{}.WithDefaults()
+	e.ensure(t, topo)
+	// A small stream that discards new messages when full.
+	if _, err := e.js.CreateStream(testCtx(t), jetstream.StreamConfig{Name: "FULL", Subjects: []string{"full.>"}, MaxMsgs: 1, Discard: jetstream.DiscardNew}); err != nil {
+		t.Fatal(err)
+	}
+	over := make([]byte, int(topo.MaxRecordBytes)+1)
+	huge := make([]byte, int(e.nc.MaxPayload())+1)
+	for _, c := range []struct {
+		name    string
+		subject string
+		data    []byte
+		is      error
+		code    jetstream.ErrorCode
+	}{
+		{"no stream takes the subject", "nobody.listens", []byte(`{}`), messages.ErrNoStream, 0},
+		{"over the server's max_payload", recordSubject, huge, nats.ErrMaxPayload, 0},
+		{"over the stream's max_msg_size", recordSubject, over, nil, jetstream.JSErrCodeStreamMessageExceedsMaximum},
+		{"stream full, discard new", "full.b", []byte(`{}`), nil, 10077},
+		{"subject too long", "full." + strings.Repeat("k", messages.MaxSubjectLen), []byte(`{}`), messages.ErrSubjectTooLong, 0},
+	} {
+		if c.subject == "full.b" {
+			if _, err := e.js.Publish(testCtx(t), "full.a", []byte(`{}`)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, async := range []bool{false, true} {
+			bo := &countingBackOff{max: 50}
+			p := messages.NewPublisher(e.js, messages.PublisherOptions{BackOff: bo.factory()})
+			meta := messages.RecordMeta{Job: "perm", Seq: 1, MsgID: fmt.Sprintf("perm-%s-%v", c.name, async)}
+			var err error
+			if async {
+				if err := p.PublishAsync(testCtx(t), c.subject, c.data, meta); err != nil {
+					t.Fatal(err)
+				}
+				if p.Failures() == 0 && p.Pending() == 0 {
+					t.Errorf("%s: neither pending nor failed", c.name)
+				}
+				err = p.Flush(testCtx(t))
+			} else {
+				_, err = p.Publish(testCtx(t), c.subject, c.data, meta)
+			}
+			var pe *messages.PublishError
+			if !errors.As(err, &pe) || !pe.Permanent {
+				t.Errorf("%s (async %v): %v, want a permanent *PublishError", c.name, async, err)
+				continue
+			}
+			if c.is != nil && !errors.Is(err, c.is) {
+				t.Errorf("%s (async %v): %v is not %v", c.name, async, err, c.is)
+			}
+			var api *jetstream.APIError
+			if c.code != 0 && (!errors.As(err, &api) || api.ErrorCode != c.code) {
+				t.Errorf("%s (async %v): %v, want JetStream error %d", c.name, async, err, c.code)
+			}
+			if n := bo.asked.Load(); n != 0 {
+				t.Errorf("%s (async %v): retried (backoff asked %d times)", c.name, async, n)
+			}
+			if p.Failures() != 1 {
+				t.Errorf("%s (async %v): Failures() = %d", c.name, async, p.Failures())
+			}
+		}
+	}
+}
+
+// A publisher whose user may not publish records: the server drops the
+// message and says so only in the connection's error; the publish fails as
+// permission denied, without retries, instead of timing out attempt after
+// attempt.
+func TestPublishPermissionDeniedIsPermanent(t *testing.T) {
+	t.Parallel()
+	opts := &server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true, JetStream: true, StoreDir: t.TempDir(),
+		Users: []*server.User{
+			{Username: "admin", Password: "admin-pw"},
+			{Username: "reader", Password: "reader-pw", Permissions: &server.Permissions{
+				Publish: &server.SubjectPermission{Allow: []string{"$JS.API.>", "_INBOX.>"}},
+			}},
+		}}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("server not ready")
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	admin, err := nats.Connect(s.ClientURL(), nats.UserInfo("admin", "admin-pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	ajs, _ := jetstream.New(admin)
+	if err := (messages.Topology{}).Ensure(testCtx(t), ajs); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(s.ClientURL(), nats.UserInfo("reader", "reader-pw"), nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	for _, async := range []bool{false, true} {
+		bo := &countingBackOff{max: 50}
+		p := messages.NewPublisher(js, messages.PublisherOptions{BackOff: bo.factory(), AckTimeout: 300 * time.Millisecond})
+		meta := messages.RecordMeta{Job: "denied", Seq: 1}
+		if async {
+			if err := p.PublishAsync(testCtx(t), recordSubject, []byte(`{}`), meta); err != nil {
+				t.Fatal(err)
+			}
+			err = p.Flush(testCtx(t))
+		} else {
+			_, err = p.Publish(testCtx(t), recordSubject, []byte(`{}`), meta)
+		}
+		var pe *messages.PublishError
+		if !errors.As(err, &pe) || !pe.Permanent || !errors.Is(err, nats.ErrPermissionViolation) {
+			t.Errorf("async %v: %v, want a permanent permission violation", async, err)
+		}
+		if n := bo.asked.Load(); n != 0 {
+			t.Errorf("async %v: retried %d times", async, n)
+		}
+	}
+}
+
+// A failure that can pass (the server is down for a while) is retried with
+// the same Nats-Msg-Id until the server is back; the record is stored once
+// and not reported as a duplicate even when an earlier attempt landed.
+func TestPublishRetriesWhileTheServerIsDown(t *testing.T) {
+	t.Parallel()
+	store := t.TempDir()
+	port := freePort(t)
+	ns, err := devenv.StartNATS(devenv.NATSOptions{Port: port, StoreDir: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(ns.ClientURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if err := (messages.Topology{}).Ensure(testCtx(t), js); err != nil {
+		t.Fatal(err)
+	}
+	ns.Shutdown()
+	bo := &constantCounting{countingBackOff: countingBackOff{max: 1000}, every: 50 * time.Millisecond}
+	p := messages.NewPublisher(js, messages.PublisherOptions{BackOff: func() backoff.BackOff { return bo }, AckTimeout: 200 * time.Millisecond})
+	done := make(chan error, 1)
+	go func() {
+		_, err := p.Publish(testCtx(t), recordSubject, []byte(`{"while":"down"}`), messages.RecordMeta{Job: "down", Seq: 1, MsgID: "down-1"})
+		done <- err
+	}()
+	waitFor(t, "two failed attempts", func() bool { return bo.asked.Load() >= 2 })
+	ns2, err := devenv.StartNATS(devenv.NATSOptions{Port: port, StoreDir: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns2.Shutdown()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Publish gave up: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Publish did not return")
+	}
+	if pub, dup := p.Stats(); pub != 1 || dup != 0 {
+		t.Errorf("stats %d published, %d duplicates; want 1, 0", pub, dup)
+	}
+	s, err := js.Stream(testCtx(t), "KINETIC_RECORDS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(testCtx(t))
+	if err != nil || info.State.Msgs != 1 {
+		t.Errorf("%v records stored (%v), want 1", info.State.Msgs, err)
+	}
+}
+
+type constantCounting struct {
+	countingBackOff
+	every time.Duration
+}
+
+func (b *constantCounting) NextBackOff() time.Duration {
+	if d := b.countingBackOff.NextBackOff(); d == backoff.Stop {
+		return d
+	}
+	return b.every
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// MsgSize counts what the server counts: a record exactly at the stream's
+// max_msg_size is stored, one byte more is refused.
+func TestMsgSizeMatchesTheServer(t *testing.T) {
+	t.Parallel()
+	e := startJS(t)
+	topo := messages.Topology{}.WithDefaults()
+	e.ensure(t, topo)
+	meta := messages.RecordMeta{Job: "size-job", Seq: 12, Key: "  spaced key  ", MsgID: "size-job-12", StopOnError: true}
+	subject := messages.KeyedSubject(recordSubject, "K-1")
+	base := messages.MsgSize(messages.RecordMsg(subject, nil, meta))
+	fit := make([]byte, int(topo.MaxRecordBytes)-base)
+	if got := messages.MsgSize(messages.RecordMsg(subject, fit, meta)); got != int(topo.MaxRecordBytes) {
+		t.Fatalf("MsgSize = %d, want %d", got, topo.MaxRecordBytes)
+	}
+	p := messages.NewPublisher(e.js, messages.PublisherOptions{Retries: -1})
+	if _, err := p.Publish(testCtx(t), subject, fit, meta); err != nil {
+		t.Fatalf("a record of exactly max_msg_size: %v", err)
+	}
+	meta.MsgID = "size-job-12b"
+	if _, err := p.Publish(testCtx(t), subject, append(fit, ' '), meta); !errors.Is(err, jetstream.ErrStreamMessageExceedsMaximum) {
+		t.Fatalf("one byte over: %v", err)
+	}
+}
+
+// Changes of one key are stored in the order given, even when one is
+// retried: the next change of the key waits for the earlier one's ack (or
+// its retries). Changes of other keys do not wait.
+func TestPublishKeyedAsyncKeepsAKeysOrder(t *testing.T) {
+	t.Parallel()
+	e := startJS(t)
+	topo := messages.Topology{}.WithDefaults()
+	e.ensure(t, topo)
+	p := messages.NewPublisher(e.js, messages.PublisherOptions{})
+	ctx := testCtx(t)
+	for i, key := range []string{"A-1", "B-1", "A-1", "C-1"} {
+		meta := messages.RecordMeta{Job: "order", Seq: int64(i + 1), MsgID: fmt.Sprintf("order-%d", i+1)}
+		if err := p.PublishKeyedAsync(ctx, recordSubject, key, []byte(fmt.Sprintf(`{"i":%d}`, i+1)), meta); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := p.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s, err := e.js.Stream(ctx, topo.RecordsStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq, want := range []string{"a-1", "b-1", "a-1", "c-1"} {
+		raw, err := s.GetMsg(ctx, uint64(seq+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := topo.Subjects().ParseRecords(raw.Subject)
+		if err != nil || r.Key != want || r.Partition != messages.Partition("Account", want, topo.Partitions) {
+			t.Errorf("stream seq %d: %s (%+v, %v), want key %s", seq+1, raw.Subject, r, err, want)
+		}
+	}
+
+	// A key whose first change gets no ack: that change is retried before
+	// the key's next change goes out, so nothing arrives out of order.
+	const stuck = "stuck.Account.upsert"
+	sub, err := e.nc.SubscribeSync(stuck + ".>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := e.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	bo := &countingBackOff{max: 1}
+	sp := messages.NewPublisher(e.js, messages.PublisherOptions{BackOff: bo.factory(), AckTimeout: 200 * time.Millisecond})
+	for i, key := range []string{"K", "other", "K"} {
+		meta := messages.RecordMeta{Job: "stuck", Seq: int64(i + 1)}
+		if err := sp.PublishKeyedAsync(ctx, stuck, key, []byte(fmt.Sprintf(`{"i":%d}`, i+1)), meta); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = sp.Flush(ctx) // nothing acks on this subject: every record fails
+	var got []string
+	for {
+		m, err := sub.NextMsg(time.Second)
+		if err != nil {
+			break
+		}
+		got = append(got, m.Subject[len(stuck)+1:]+":"+string(m.Data))
+	}
+	// K's first change (sent, then retried twice, as nothing acks) is all
+	// out before K's second; "other" goes out without waiting.
+	lastFirst, firstSecond := -1, len(got)
+	for i, g := range got {
+		if g == `k:{"i":1}` {
+			lastFirst = i
+		}
+		if g == `k:{"i":3}` && i < firstSecond {
+			firstSecond = i
+		}
+	}
+	if lastFirst < 0 || firstSecond == len(got) || lastFirst > firstSecond {
+		t.Errorf("K's changes out of order on the wire: %q", got)
+	}
+	if got[1] != `other:{"i":2}` {
+		t.Errorf("another key waited for K: %q", got)
+	}
+}
+
+// PublishKeyed goes to the keyed subject; a keyed publish without a key is
+// a permanent failure.
+func TestPublishKeyed(t *testing.T) {
+	t.Parallel()
+	e := startJS(t)
+	topo := messages.Topology{}.WithDefaults()
+	e.ensure(t, topo)
+	p := messages.NewPublisher(e.js, messages.PublisherOptions{})
+	ack, err := p.PublishKeyed(testCtx(t), recordSubject, "Acme.Inc 1", []byte(`{"k":1}`), messages.RecordMeta{Job: "k", Seq: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := e.js.Stream(testCtx(t), topo.RecordsStream())
+	raw, err := s.GetMsg(testCtx(t), ack.Sequence)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("%s.%d.acme%%2Einc%%201", recordSubject, messages.Partition("Account", "acme%2Einc%201", topo.Partitions)); raw.Subject != want {
+		t.Errorf("stored as %s, want %s", raw.Subject, want)
+	}
+	_, err = p.PublishKeyed(testCtx(t), recordSubject, "", []byte(`{}`), messages.RecordMeta{Job: "k", Seq: 2})
+	var pe *messages.PublishError
+	if !errors.As(err, &pe) || !pe.Permanent || !errors.Is(err, messages.ErrNoKey) {
+		t.Errorf("no key: %v", err)
+	}
+	if err := p.PublishKeyedAsync(testCtx(t), recordSubject, "", []byte(`{}`), messages.RecordMeta{Job: "k", Seq: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Flush(testCtx(t)); !errors.Is(err, messages.ErrNoKey) {
+		t.Errorf("async without a key: %v", err)
+	}
+	if p.Failures() != 2 {
+		t.Errorf("Failures() = %d, want 2", p.Failures())
 	}
 }

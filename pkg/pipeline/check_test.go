@@ -292,7 +292,7 @@ pipelines:
 func TestDescribeFailuresAreNotSchemaProblems(t *testing.T) {
 	t.Parallel()
 	b := setup(t, sfsim.Config{})
-	bad, err := salesforce.New(salesforce.Config{LoginURL: b.env.URL, ClientID: "wrong", Username: b.env.Username,
+	bad, err := salesforce.New(salesforce.Config{AllowHTTP: true, LoginURL: b.env.URL, ClientID: "wrong", Username: b.env.Username,
 		PrivateKey: string(b.env.PrivateKeyPEM), HTTPClient: b.env.HTTP.Client()})
 	if err != nil {
 		t.Fatal(err)

@@ -39,6 +39,7 @@ objects:
 		LoginURL: srv.URL, Flow: salesforce.FlowPassword,
 		ClientID: sfsim.DefaultConsumerKey, ClientSecret: sfsim.DefaultClientSecret,
 		Username: sfsim.DefaultUsername, Password: sfsim.DefaultPassword,
+		AllowHTTP: true, // the simulator, on loopback
 	})
 	if err != nil {
 		panic(err)

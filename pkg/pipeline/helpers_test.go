@@ -42,7 +42,7 @@ func setup(t testing.TB, cfg sfsim.Config) *bundle {
 	env := sfsim.StartTest(t, cfg)
 	c, err := salesforce.New(salesforce.Config{
 		LoginURL: env.URL, ClientID: env.ClientID, Username: env.Username,
-		PrivateKey: string(env.PrivateKeyPEM), HTTPClient: env.HTTP.Client(), MaxConcurrency: 16,
+		PrivateKey: string(env.PrivateKeyPEM), HTTPClient: env.HTTP.Client(), MaxConcurrency: 16, AllowHTTP: true,
 	})
 	if err != nil {
 		t.Fatal(err)

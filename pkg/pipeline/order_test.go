@@ -86,7 +86,7 @@ func watched(t *testing.T, cfg sfsim.Config, field string) (*bundle, *keyWatch) 
 	kw := &keyWatch{next: b.env.HTTP.Client().Transport, field: field}
 	c, err := salesforce.New(salesforce.Config{
 		LoginURL: b.env.URL, ClientID: b.env.ClientID, Username: b.env.Username,
-		PrivateKey: string(b.env.PrivateKeyPEM), HTTPClient: &http.Client{Transport: kw}, MaxConcurrency: 16,
+		PrivateKey: string(b.env.PrivateKeyPEM), HTTPClient: &http.Client{Transport: kw}, MaxConcurrency: 16, AllowHTTP: true,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -69,7 +69,7 @@ func TestStaleDescribeIsReadAgain(t *testing.T) {
 	env := sfsim.StartTest(t, sfsim.Config{Schema: sch})
 	clk := &clock{}
 	clk.ns.Store(time.Now().UnixNano())
-	client, err := salesforce.New(salesforce.Config{LoginURL: env.URL, ClientID: env.ClientID, Username: env.Username,
+	client, err := salesforce.New(salesforce.Config{AllowHTTP: true, LoginURL: env.URL, ClientID: env.ClientID, Username: env.Username,
 		PrivateKey: string(env.PrivateKeyPEM), HTTPClient: env.HTTP.Client(), Clock: clk.Now})
 	if err != nil {
 		t.Fatal(err)

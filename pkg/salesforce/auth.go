@@ -4,8 +4,8 @@ import (
 	"context"
 	"crypto/rsa"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -15,6 +15,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/kinetic-sync/kinetic/internal/redact"
 )
 
 // Token is an access token and where to use it.
@@ -51,6 +53,8 @@ type JWTBearer struct {
 	// and recommends short assertions. Default 3m.
 	Lifetime time.Duration
 	Clock    func() time.Time
+	// AllowHTTP lets LoginURL be plain http:// (a development simulator).
+	AllowHTTP bool
 }
 
 // Assertion signs the JWT that Authenticate sends.
@@ -62,6 +66,12 @@ func (j *JWTBearer) Assertion() (string, error) {
 	life := j.Lifetime
 	if life == 0 {
 		life = 3 * time.Minute
+	}
+	if j.Key == nil {
+		return "", errors.New("no private key")
+	}
+	if bits := j.Key.N.BitLen(); bits < MinRSAKeyBits {
+		return "", &WeakKeyError{Bits: bits}
 	}
 	claims := jwt.MapClaims{
 		"iss": j.ClientID,
@@ -82,7 +92,16 @@ func (j *JWTBearer) Authenticate(ctx context.Context, hc *http.Client) (*Token, 
 		"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"},
 		"assertion":  {assertion},
 	}
-	return requestToken(ctx, hc, j.LoginURL, form)
+	return requestToken(ctx, hc, j.LoginURL, j.AllowHTTP, form)
+}
+
+// WeakKeyError is an RSA key too short to sign JWT assertions: fewer than
+// MinRSAKeyBits (2048) bits, which NIST has not allowed since 2013 and a
+// determined attacker can factor.
+type WeakKeyError struct{ Bits int }
+
+func (e *WeakKeyError) Error() string {
+	return fmt.Sprintf("the RSA key has %d bits; at least %d are required", e.Bits, MinRSAKeyBits)
 }
 
 // PasswordFlow is the OAuth 2.0 username-password flow, for development.
@@ -93,6 +112,8 @@ type PasswordFlow struct {
 	ClientSecret string
 	Username     string
 	Password     string
+	// AllowHTTP lets LoginURL be plain http:// (a development simulator).
+	AllowHTTP bool
 }
 
 // Authenticate implements Authenticator.
@@ -104,24 +125,32 @@ func (p *PasswordFlow) Authenticate(ctx context.Context, hc *http.Client) (*Toke
 		"username":      {p.Username},
 		"password":      {p.Password},
 	}
-	return requestToken(ctx, hc, p.LoginURL, form)
+	return requestToken(ctx, hc, p.LoginURL, p.AllowHTTP, form)
 }
 
-func requestToken(ctx context.Context, hc *http.Client, loginURL string, form url.Values) (*Token, error) {
+// maxTokenResponseBytes caps a token endpoint answer: a token response or
+// an OAuth error is well under 2 KiB.
+const maxTokenResponseBytes = 64 << 10
+
+func requestToken(ctx context.Context, hc *http.Client, loginURL string, allowHTTP bool, form url.Values) (*Token, error) {
+	if err := checkURL(loginURL, allowHTTP); err != nil {
+		return nil, fmt.Errorf("salesforce: token request: login URL %w", err)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(loginURL, "/")+"/services/oauth2/token", strings.NewReader(form.Encode()))
 	if err != nil {
-		return nil, fmt.Errorf("salesforce: token request: %w", err)
+		return nil, fmt.Errorf("salesforce: token request: %w", redact.Error(err, loginURL))
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("salesforce: token request: %w", err)
+		return nil, fmt.Errorf("salesforce: token request: %w", redact.Error(err, loginURL))
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, fmt.Errorf("salesforce: token response: %w", err)
+	body, err := readCapped(resp.Body, "oauth.token", maxTokenResponseBytes)
+	var tooLarge *ResponseTooLargeError
+	if err != nil && (!errors.As(err, &tooLarge) || resp.StatusCode == http.StatusOK) {
+		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
 		ae := &AuthError{HTTPStatus: resp.StatusCode}
@@ -129,7 +158,7 @@ func requestToken(ctx context.Context, hc *http.Client, loginURL string, form ur
 			Error       string `json:"error"`
 			Description string `json:"error_description"`
 		}
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+		if err == nil && json.Unmarshal(body, &e) == nil && e.Error != "" {
 			ae.Code, ae.Description = e.Error, e.Description
 		} else {
 			ae.Code, ae.Description = "unexpected_response", http.StatusText(resp.StatusCode)
@@ -158,6 +187,8 @@ type tokenCache struct {
 	group   singleflight.Group
 	fetches atomic.Int64 // token requests made, for tests and stats
 	onFetch func(time.Duration, error)
+	// allowHTTP accepts an http:// instance URL (Config.AllowHTTP).
+	allowHTTP bool
 }
 
 // get returns the cached token, authenticating if there is none.
@@ -188,6 +219,12 @@ func (t *tokenCache) refresh(ctx context.Context, stale *Token) (*Token, error) 
 		if err != nil {
 			return nil, err
 		}
+		// The access token goes to the instance with every call: never to
+		// a plain http:// one (unless allowed), nor to a URL that is not one.
+		if err := checkURL(tok.InstanceURL, t.allowHTTP); err != nil {
+			return nil, &AuthError{HTTPStatus: http.StatusOK, Code: "insecure_instance_url",
+				Description: "the token endpoint's instance_url " + err.Error()}
+		}
 		t.current.Store(tok)
 		return tok, nil
 	})
@@ -206,7 +243,7 @@ func (t *tokenCache) refresh(ctx context.Context, stale *Token) (*Token, error) 
 func newAuthenticator(c Config) (Authenticator, error) {
 	switch c.Flow {
 	case FlowPassword:
-		return &PasswordFlow{LoginURL: c.LoginURL, ClientID: c.ClientID, ClientSecret: c.ClientSecret, Username: c.Username, Password: c.Password}, nil
+		return &PasswordFlow{LoginURL: c.LoginURL, ClientID: c.ClientID, ClientSecret: c.ClientSecret, Username: c.Username, Password: c.Password, AllowHTTP: c.AllowHTTP}, nil
 	default:
 		pemBytes := []byte(c.PrivateKey)
 		if len(pemBytes) == 0 {
@@ -220,6 +257,9 @@ func newAuthenticator(c Config) (Authenticator, error) {
 		if err != nil {
 			return nil, fmt.Errorf("salesforce config: private key: not a PEM RSA private key (PKCS#1 or PKCS#8): %w", err)
 		}
-		return &JWTBearer{LoginURL: c.LoginURL, ClientID: c.ClientID, Username: c.Username, Audience: c.Audience, Key: key, Clock: c.Clock}, nil
+		if bits := key.N.BitLen(); bits < MinRSAKeyBits {
+			return nil, fmt.Errorf("salesforce config: private key: %w", &WeakKeyError{Bits: bits})
+		}
+		return &JWTBearer{LoginURL: c.LoginURL, ClientID: c.ClientID, Username: c.Username, Audience: c.Audience, Key: key, Clock: c.Clock, AllowHTTP: c.AllowHTTP}, nil
 	}
 }

@@ -101,7 +101,7 @@ func TestSessionExpiryFaultEveryNCalls(t *testing.T) {
 func TestAuthErrorsNameTheCause(t *testing.T) {
 	t.Parallel()
 	env := sfsim.StartTest(t, sfsim.Config{})
-	otherKey, _, err := sfsim.GenerateKeyPair(1024)
+	otherKey, _, err := sfsim.GenerateKeyPair(2048)
 	if err != nil {
 		t.Fatal(err)
 	}

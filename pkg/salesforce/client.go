@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/kinetic-sync/kinetic/internal/redact"
 )
 
 // Client calls the Salesforce REST API. It is safe for concurrent use; all
@@ -51,8 +54,11 @@ func NewWithAuthenticator(cfg Config, auth Authenticator) *Client {
 	if hc == nil {
 		hc = defaultHTTPClient(cfg.MaxConcurrency)
 	}
+	if !cfg.AllowHTTP {
+		hc = httpsOnly(hc)
+	}
 	c := &Client{cfg: cfg, hc: hc, log: cfg.Logger}
-	c.tokens = &tokenCache{auth: auth, hc: hc, timeout: cfg.Timeout}
+	c.tokens = &tokenCache{auth: auth, hc: hc, timeout: cfg.Timeout, allowHTTP: cfg.AllowHTTP}
 	c.tokens.onFetch = func(d time.Duration, err error) {
 		c.observe(CallInfo{Op: "oauth.token", Method: http.MethodPost, Duration: d, Err: err})
 		if err != nil {
@@ -85,6 +91,32 @@ func defaultHTTPClient(concurrency int) *http.Client {
 	// No client-wide Timeout: each call gets its own deadline from Config.Timeout,
 	// and streaming downloads (bulk results, query pages) must not be cut short.
 	return &http.Client{Transport: tr}
+}
+
+// httpsOnly returns a copy of hc whose every request, redirects included,
+// is refused unless it goes over https: the bearer token, the JWT assertion
+// and the password flow's secrets are in them. (net/http keeps the
+// Authorization header on a redirect to the same host, even to http://.)
+func httpsOnly(hc *http.Client) *http.Client {
+	cp := *hc
+	base := hc.Transport
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	cp.Transport = httpsTransport{base}
+	return &cp
+}
+
+type httpsTransport struct{ base http.RoundTripper }
+
+func (t httpsTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Scheme != "https" {
+		if r.Body != nil {
+			r.Body.Close()
+		}
+		return nil, &InsecureURLError{URL: redact.URL(r.URL.String())}
+	}
+	return t.base.RoundTrip(r)
 }
 
 // Config returns the client's defaulted configuration.
@@ -221,22 +253,45 @@ func (c *Client) send(ctx context.Context, req request, tok *Token) (*response, 
 	hresp, err := c.hc.Do(hreq)
 	if err != nil {
 		cancel()
+		// A *url.Error repeats the URL: its query (a SOQL query, ids) and
+		// any credentials stay out of logs.
+		err = redact.Error(err)
 		c.observe(CallInfo{Op: req.op, Method: req.method, Records: req.records, Duration: time.Since(start), Err: err})
 		return nil, fmt.Errorf("salesforce: %s: %w", req.op, err)
 	}
 	if l, ok := ParseLimitInfo(hresp.Header.Get("Sforce-Limit-Info")); ok {
 		c.limit.Store(&l)
 	}
-	if req.stream && hresp.StatusCode >= 200 && hresp.StatusCode < 300 {
+	ok := hresp.StatusCode >= 200 && hresp.StatusCode < 300
+	if req.stream && ok {
 		c.observe(CallInfo{Op: req.op, Method: req.method, Status: hresp.StatusCode, Records: req.records, Duration: time.Since(start)})
-		return &response{status: hresp.StatusCode, header: hresp.Header, stream: &cancelOnClose{ReadCloser: hresp.Body, cancel: cancel}}, nil
+		if hresp.ContentLength > c.cfg.MaxResultBytes {
+			hresp.Body.Close()
+			cancel()
+			return nil, &ResponseTooLargeError{Op: req.op, Limit: c.cfg.MaxResultBytes, Size: hresp.ContentLength}
+		}
+		body := &cappedReader{r: hresp.Body, op: req.op, left: c.cfg.MaxResultBytes, limit: c.cfg.MaxResultBytes}
+		return &response{status: hresp.StatusCode, header: hresp.Header, stream: &cancelOnClose{ReadCloser: readCloser{body, hresp.Body}, cancel: cancel}}, nil
 	}
 	defer cancel()
 	defer hresp.Body.Close()
-	data, err := io.ReadAll(hresp.Body)
+	limit := c.cfg.MaxResponseBytes
+	if !ok {
+		// An error answer is read for its message only.
+		limit = min(limit, maxErrorBodyBytes)
+	}
+	data, err := readCapped(hresp.Body, req.op, limit)
 	dur := time.Since(start)
+	var tooLarge *ResponseTooLargeError
+	if err != nil && !ok && errors.As(err, &tooLarge) {
+		// The status says what happened; the body only adds detail.
+		data, err = []byte(fmt.Sprintf("(an error body over %d bytes, not read)", limit)), nil
+	}
 	if err != nil {
 		c.observe(CallInfo{Op: req.op, Method: req.method, Status: hresp.StatusCode, Records: req.records, Duration: dur, Err: err})
+		if errors.As(err, &tooLarge) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("salesforce: %s: reading response: %w", req.op, err)
 	}
 	ci := CallInfo{Op: req.op, Method: req.method, Status: hresp.StatusCode, Records: req.records, Duration: dur}
@@ -246,6 +301,53 @@ func (c *Client) send(ctx context.Context, req request, tok *Token) (*response, 
 	c.observe(ci)
 	c.log.Debug().Str("op", req.op).Int("status", hresp.StatusCode).Int("records", req.records).Dur("took", dur).Msg("salesforce call")
 	return &response{status: hresp.StatusCode, header: hresp.Header, body: data}, nil
+}
+
+// maxErrorBodyBytes caps the body of an error answer: a Salesforce error
+// array is a few hundred bytes; a proxy's error page needs no more.
+const maxErrorBodyBytes = 1 << 20
+
+// readCapped reads all of r, or fails with a *ResponseTooLargeError when it
+// holds more than limit bytes.
+func readCapped(r io.Reader, op string, limit int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, &ResponseTooLargeError{Op: op, Limit: limit}
+	}
+	return data, nil
+}
+
+// cappedReader fails with a *ResponseTooLargeError once more than limit
+// bytes have been read: a streamed answer ends or is refused, it is never
+// cut short silently.
+type cappedReader struct {
+	r     io.Reader
+	op    string
+	left  int64 // bytes that may still be read
+	limit int64
+}
+
+func (c *cappedReader) Read(p []byte) (int, error) {
+	if c.left < 0 {
+		return 0, &ResponseTooLargeError{Op: c.op, Limit: c.limit}
+	}
+	if int64(len(p)) > c.left+1 {
+		p = p[:c.left+1]
+	}
+	n, err := c.r.Read(p)
+	c.left -= int64(n)
+	if c.left < 0 {
+		return n + int(c.left), &ResponseTooLargeError{Op: c.op, Limit: c.limit}
+	}
+	return n, err
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
 }
 
 // cancelOnClose releases a streamed call's context when its body is closed.

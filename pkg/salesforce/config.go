@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"regexp"
 	"strconv"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/kinetic-sync/kinetic/internal/redact"
 )
 
 // Auth flows.
@@ -28,6 +31,20 @@ const (
 	DefaultMaxConcurrency = 4
 	// MaxCollectionRecords is the most records one sObject Collections call takes.
 	MaxCollectionRecords = 200
+	// DefaultMaxResponseBytes caps a JSON answer read into memory. The
+	// largest legitimate ones are query pages (at most 2,000 records, fewer
+	// when records are wide: Salesforce shrinks batches that select long
+	// text) and Collections retrieves of 2,000 ids; 64 MiB is 32 KiB a record
+	// at 2,000 records. Everything else (save results of 200 records, job
+	// info, errors) is a few hundred KiB at most.
+	DefaultMaxResponseBytes = 64 << 20
+	// DefaultMaxResultBytes caps one Bulk API 2.0 result CSV, read as a
+	// stream. A job takes one upload of at most 100 MB of raw CSV; its
+	// results repeat every row with an id and a status or error message
+	// added, so 1 GiB leaves room for rows much shorter than their errors.
+	DefaultMaxResultBytes = 1 << 30
+	// MinRSAKeyBits is the smallest RSA key accepted for JWT assertions.
+	MinRSAKeyBits = 2048
 )
 
 // Config configures a Client. Every field maps to a flag (RegisterFlags) and an
@@ -71,6 +88,22 @@ type Config struct {
 	// reading it again; RefreshDescribe reads it at once. Env
 	// SF_DESCRIBE_TTL. Default 15m; a negative value turns the cache off.
 	DescribeTTL time.Duration
+	// AllowHTTP lets the login URL and the instance URL that the token
+	// endpoint returns be plain http://, for a development simulator only.
+	// Without it both must be https://, and no request leaves over plain
+	// HTTP (a redirect to http:// included): the access token, the JWT
+	// assertion and the password flow's secrets travel in those requests.
+	// Env SF_ALLOW_HTTP. Default false.
+	AllowHTTP bool
+	// MaxResponseBytes caps a JSON answer (query page, save results, job
+	// info) read into memory; a larger one fails the call with a
+	// *ResponseTooLargeError. Env SF_MAX_RESPONSE_BYTES. Default 64 MiB
+	// (DefaultMaxResponseBytes).
+	MaxResponseBytes int64
+	// MaxResultBytes caps one Bulk API 2.0 result CSV, which is streamed;
+	// reading past it fails with a *ResponseTooLargeError. Env
+	// SF_MAX_RESULT_BYTES. Default 1 GiB (DefaultMaxResultBytes).
+	MaxResultBytes int64
 
 	// HTTPClient is the shared HTTP client. Default: a keep-alive client sized
 	// for MaxConcurrency, with dial and TLS timeouts; gzip responses are
@@ -135,6 +168,18 @@ func (c *Config) loadEnv(getenv func(string) string) {
 			c.MaxConcurrency = n
 		}
 	}
+	if v := getenv("SF_ALLOW_HTTP"); v != "" {
+		if b, err := strconv.ParseBool(v); err == nil {
+			c.AllowHTTP = b
+		}
+	}
+	for key, dst := range map[string]*int64{"SF_MAX_RESPONSE_BYTES": &c.MaxResponseBytes, "SF_MAX_RESULT_BYTES": &c.MaxResultBytes} {
+		if v := getenv(key); v != "" {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+				*dst = n
+			}
+		}
+	}
 }
 
 // RegisterFlags binds the Config's fields to flags named --sf-…, whose
@@ -142,7 +187,8 @@ func (c *Config) loadEnv(getenv func(string) string) {
 // variable). The secret flags show only the variable name in --help.
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	c.loadEnv(os.Getenv)
-	fs.StringVar(&c.LoginURL, "sf-login-url", c.LoginURL, "Salesforce login URL: https://login.salesforce.com, https://test.salesforce.com or a My Domain URL (env SF_LOGIN_URL; default "+DefaultLoginURL+")")
+	// The login URL's default is shown with any credentials hidden.
+	fs.Var(redactedURL{&c.LoginURL}, "sf-login-url", "Salesforce login `URL`: https://login.salesforce.com, https://test.salesforce.com or a My Domain URL (env SF_LOGIN_URL; default "+DefaultLoginURL+")")
 	fs.StringVar(&c.ClientID, "sf-client-id", c.ClientID, "connected app consumer key, the JWT iss claim (env SF_CLIENT_ID)")
 	fs.StringVar(&c.Username, "sf-username", c.Username, "integration user name, the JWT sub claim (env SF_USERNAME)")
 	fs.StringVar(&c.PrivateKeyFile, "sf-private-key-file", c.PrivateKeyFile, "PEM RSA private key that signs JWT assertions (env SF_PRIVATE_KEY_FILE; or put the PEM itself in SF_PRIVATE_KEY)")
@@ -152,6 +198,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Timeout, "sf-timeout", c.Timeout, "timeout of one HTTP call (env SF_TIMEOUT; default 2m)")
 	fs.IntVar(&c.MaxConcurrency, "sf-max-concurrency", c.MaxConcurrency, "sObject Collections calls in flight for one chunked call (env SF_MAX_CONCURRENCY; default 4)")
 	fs.DurationVar(&c.DescribeTTL, "sf-describe-ttl", c.DescribeTTL, "how long an object's describe is cached; negative: not cached (env SF_DESCRIBE_TTL; default 15m)")
+	fs.BoolVar(&c.AllowHTTP, "sf-allow-http", c.AllowHTTP, "allow plain http:// login and instance URLs: a development simulator only (env SF_ALLOW_HTTP; default false)")
+	fs.Int64Var(&c.MaxResponseBytes, "sf-max-response-bytes", c.MaxResponseBytes, "largest JSON answer read from Salesforce (env SF_MAX_RESPONSE_BYTES; default 64 MiB)")
+	fs.Int64Var(&c.MaxResultBytes, "sf-max-result-bytes", c.MaxResultBytes, "largest Bulk API 2.0 result CSV read (env SF_MAX_RESULT_BYTES; default 1 GiB)")
 	// Secrets: read from the environment only by default, but accepted as flags
 	// for development; --help never prints their values.
 	fs.Func("sf-client-secret", "consumer secret, password flow only (env SF_CLIENT_SECRET)", func(v string) error { c.ClientSecret = v; return nil })
@@ -192,6 +241,12 @@ func (c Config) WithDefaults() Config {
 	if c.DescribeTTL == 0 {
 		c.DescribeTTL = DefaultDescribeTTL
 	}
+	if c.MaxResponseBytes == 0 {
+		c.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	if c.MaxResultBytes == 0 {
+		c.MaxResultBytes = DefaultMaxResultBytes
+	}
 	if c.Clock == nil {
 		c.Clock = time.Now
 	}
@@ -204,8 +259,8 @@ func (c Config) Validate() error {
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("salesforce config: %s: %s", field, fmt.Sprintf(format, args...)))
 	}
-	if !strings.HasPrefix(c.LoginURL, "https://") && !strings.HasPrefix(c.LoginURL, "http://") {
-		bad("LoginURL (SF_LOGIN_URL)", "%q is not an http(s) URL", c.LoginURL)
+	if err := checkURL(c.LoginURL, c.AllowHTTP); err != nil {
+		bad("LoginURL (SF_LOGIN_URL)", "%v", err)
 	}
 	if c.ClientID == "" {
 		bad("ClientID (SF_CLIENT_ID)", "required")
@@ -234,5 +289,49 @@ func (c Config) Validate() error {
 	if c.MaxConcurrency < 1 || c.MaxConcurrency > 64 {
 		bad("MaxConcurrency (SF_MAX_CONCURRENCY)", "%d is out of range 1..64", c.MaxConcurrency)
 	}
+	if c.MaxResponseBytes < 1 {
+		bad("MaxResponseBytes (SF_MAX_RESPONSE_BYTES)", "%d: must be positive", c.MaxResponseBytes)
+	}
+	if c.MaxResultBytes < 1 {
+		bad("MaxResultBytes (SF_MAX_RESULT_BYTES)", "%d: must be positive", c.MaxResultBytes)
+	}
 	return errors.Join(errs...)
+}
+
+// InsecureURLError is a login or instance URL that is not https:// while
+// Config.AllowHTTP is off.
+type InsecureURLError struct {
+	URL string // with any credentials hidden
+}
+
+func (e *InsecureURLError) Error() string {
+	return fmt.Sprintf("%q is not an https:// URL (plain http:// is allowed only with AllowHTTP, SF_ALLOW_HTTP, for a development simulator)", e.URL)
+}
+
+// checkURL accepts an absolute https:// URL with a host, or an http:// one
+// when allowHTTP is set.
+func checkURL(raw string, allowHTTP bool) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return fmt.Errorf("%q is not an https:// URL", redact.URL(raw))
+	}
+	if u.Scheme == "http" && !allowHTTP {
+		return &InsecureURLError{URL: redact.URL(raw)}
+	}
+	return nil
+}
+
+// redactedURL is a URL flag whose default, shown by --help, hides credentials.
+type redactedURL struct{ p *string }
+
+func (v redactedURL) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return redact.URL(*v.p)
+}
+
+func (v redactedURL) Set(s string) error {
+	*v.p = s
+	return nil
 }

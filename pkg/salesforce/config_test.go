@@ -64,6 +64,7 @@ func TestConfigFromEnvAndFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("SF_LOGIN_URL", env.URL)
+	t.Setenv("SF_ALLOW_HTTP", "true") // the simulator serves plain http
 	t.Setenv("SF_CLIENT_ID", env.ClientID)
 	t.Setenv("SF_USERNAME", "overridden@example.com")
 	t.Setenv("SF_PRIVATE_KEY_FILE", keyFile)

@@ -79,6 +79,24 @@ func (e *AuthError) Error() string {
 	return fmt.Sprintf("salesforce: authentication failed: HTTP %d %s: %s", e.HTTPStatus, e.Code, e.Description)
 }
 
+// ResponseTooLargeError is an answer larger than the client reads
+// (Config.MaxResponseBytes, Config.MaxResultBytes): the call fails rather
+// than keep an unbounded body in memory or cut it short. Size is the
+// announced Content-Length when it gave the excess away, else 0.
+type ResponseTooLargeError struct {
+	Op    string
+	Limit int64
+	Size  int64
+}
+
+func (e *ResponseTooLargeError) Error() string {
+	what := "more than"
+	if e.Size > 0 {
+		what = fmt.Sprintf("%d bytes, over", e.Size)
+	}
+	return fmt.Sprintf("salesforce: %s: the response is %s the %d-byte limit (MaxResponseBytes/SF_MAX_RESPONSE_BYTES for JSON answers, MaxResultBytes/SF_MAX_RESULT_BYTES for Bulk result CSVs)", e.Op, what, e.Limit)
+}
+
 // MultipleMatchesError is the 300 answer to a single-record upsert whose
 // external id value matches several records.
 type MultipleMatchesError struct {
@@ -195,6 +213,16 @@ func Classify(err error) Class {
 	var mm *MultipleMatchesError
 	if errors.As(err, &mm) {
 		return ClassPermanentRecord
+	}
+	var big *ResponseTooLargeError
+	if errors.As(err, &big) {
+		// The same request gets the same answer.
+		return ClassPermanentRequest
+	}
+	var insecure *InsecureURLError
+	if errors.As(err, &insecure) {
+		// A configuration to fix, never the records' fault.
+		return ClassAuth
 	}
 	if errors.Is(err, ErrMalformedID) {
 		return ClassPermanentRecord

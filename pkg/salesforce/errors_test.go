@@ -74,7 +74,7 @@ func TestFailureClassesOverHTTP(t *testing.T) {
 			}
 		}()
 		defer wg.Wait()
-		c := salesforce.NewWithAuthenticator(salesforce.Config{}, staticAuth{url: "http://" + ln.Addr().String()})
+		c := salesforce.NewWithAuthenticator(salesforce.Config{AllowHTTP: true}, staticAuth{url: "http://" + ln.Addr().String()})
 		_, err = c.Insert(ctxT(t), "Account", accounts(1, "r"))
 		if err == nil {
 			t.Fatal("want an error from a server that hangs up")
@@ -90,7 +90,7 @@ func TestFailureClassesOverHTTP(t *testing.T) {
 		env := sfsim.StartTest(t, sfsim.Config{Schema: schema(t)})
 		// An authenticator that keeps handing out a revoked token.
 		tok := env.Token(t)
-		c := salesforce.NewWithAuthenticator(salesforce.Config{HTTPClient: env.HTTP.Client()}, staticAuth{url: env.URL, token: tok})
+		c := salesforce.NewWithAuthenticator(salesforce.Config{HTTPClient: env.HTTP.Client(), AllowHTTP: true}, staticAuth{url: env.URL, token: tok})
 		env.Server.ExpireSessions()
 		_, err := c.Insert(ctxT(t), "Account", accounts(1, "s"))
 		var api *salesforce.APIError

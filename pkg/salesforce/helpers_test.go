@@ -55,6 +55,7 @@ func clientConfig(env *sfsim.TestEnv, mods ...func(*salesforce.Config)) salesfor
 		Username:   env.Username,
 		PrivateKey: string(env.PrivateKeyPEM),
 		HTTPClient: env.HTTP.Client(),
+		AllowHTTP:  true, // the simulator serves plain http
 	}
 	for _, m := range mods {
 		m(&c)
