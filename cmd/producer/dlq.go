@@ -176,6 +176,11 @@ func dlqList(ctx context.Context, insp *deadletter.Inspector, f deadletter.Filte
 	if err != nil {
 		return err
 	}
+	return writeList(w, entries, asJSON)
+}
+
+// writeList prints dead letters as a table, or as JSON lines.
+func writeList(w io.Writer, entries []deadletter.Entry, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		for _, e := range entries {
@@ -189,10 +194,7 @@ func dlqList(ctx context.Context, insp *deadletter.Inspector, f deadletter.Filte
 	fmt.Fprintln(tw, "SEQ\tSTORED\tPIPELINE\tSOBJECT\tMODE\tJOB\tJOB SEQ\tATTEMPTS\tCODE\tMESSAGE")
 	for _, e := range entries {
 		d := e.DeadLetter
-		msg := d.Message
-		if len(msg) > 70 {
-			msg = msg[:70] + "…"
-		}
+		msg := shorten(d.Message, 70)
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", e.Seq, e.Time.UTC().Format(time.RFC3339), d.Pipeline, d.SObject, d.Mode, d.Job, d.Seq, d.Attempts, d.Code, msg)
 	}
 	if err := tw.Flush(); err != nil {
@@ -200,6 +202,19 @@ func dlqList(ctx context.Context, insp *deadletter.Inspector, f deadletter.Filte
 	}
 	fmt.Fprintf(w, "%d dead letters\n", len(entries))
 	return nil
+}
+
+// shorten cuts s to at most n characters (runes, never within one), marking
+// a cut with "…".
+func shorten(s string, n int) string {
+	i := 0
+	for pos := range s {
+		if i == n {
+			return s[:pos] + "…"
+		}
+		i++
+	}
+	return s
 }
 
 func jsonEntry(e deadletter.Entry) map[string]any {
