@@ -1,21 +1,9 @@
-// Package deadletter lists, inspects, replays and purges Kinetic's dead
-// letters: the records workers could not load, kept in the dead-letter
-// stream with the original payload and the error.
-//
-// Replay republishes a dead letter's original bytes and headers to its
-// original subject (or to another pipeline's) and deletes the dead letter
-// only after the records stream acknowledged the republish. The republish
-// carries Nats-Msg-Id replay-<stream>-<seq>, so if replay is interrupted
-// between the two steps and run again, the records stream drops the second
-// copy (within its duplicate window) and the dead letter is then deleted:
-// running replay twice does not publish twice.
 package deadletter
 
 import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -23,26 +11,6 @@ import (
 
 	"github.com/kinetic-sync/kinetic/pkg/messages"
 )
-
-// Inspector reads and manages the dead-letter stream.
-type Inspector struct {
-	js     jetstream.JetStream
-	topo   messages.Topology
-	stream jetstream.Stream
-}
-
-// NewInspector looks up the dead-letter stream.
-func NewInspector(ctx context.Context, js jetstream.JetStream, topo messages.Topology) (*Inspector, error) {
-	topo = topo.WithDefaults()
-	s, err := js.Stream(ctx, topo.DLQStream())
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil, fmt.Errorf("dead-letter stream %s does not exist: start a worker once to create the streams", topo.DLQStream())
-	}
-	if err != nil {
-		return nil, fmt.Errorf("dead-letter stream %s: %w", topo.DLQStream(), err)
-	}
-	return &Inspector{js: js, topo: topo, stream: s}, nil
-}
 
 // Filter selects dead letters. Empty fields match everything.
 type Filter struct {
@@ -98,22 +66,6 @@ func (i *Inspector) List(ctx context.Context, f Filter) ([]Entry, error) {
 		return f.Limit <= 0 || len(out) < f.Limit, nil
 	})
 	return out, err
-}
-
-// Get reads one dead letter by its stream sequence.
-func (i *Inspector) Get(ctx context.Context, seq uint64) (*Entry, error) {
-	raw, err := i.stream.GetMsg(ctx, seq)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil, fmt.Errorf("dead letter %d: not found (replayed or purged?)", seq)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("dead letter %d: %w", seq, err)
-	}
-	dl, err := messages.DecodeDeadLetter(raw.Header, raw.Data)
-	if err != nil {
-		return nil, fmt.Errorf("dead letter %d: %w", seq, err)
-	}
-	return &Entry{Seq: seq, Subject: raw.Subject, Time: raw.Time, DeadLetter: dl}, nil
 }
 
 // each walks the matching dead letters in stream order; fn returns false to stop.
@@ -230,95 +182,4 @@ func (i *Inspector) walkBatch(ctx context.Context, cancel context.CancelFunc, co
 		return n, true, fmt.Errorf("reading dead letters: %w", err)
 	}
 	return n, false, nil
-}
-
-// ReplayOptions adjusts Replay.
-type ReplayOptions struct {
-	// Subject, when set, republishes to it instead of each dead letter's
-	// original subject (replaying into another pipeline).
-	Subject string
-	// DryRun lists what would be replayed and changes nothing.
-	DryRun bool
-}
-
-// ReplayReport says what Replay did.
-type ReplayReport struct {
-	Replayed   []Entry // republished and deleted (or, in a dry run, would be)
-	Duplicates int     // republishes the records stream recognised as already there
-	Failed     []error // dead letters left in place, with why
-}
-
-// Replay republishes the matching dead letters' original bytes and headers
-// and deletes each dead letter once the republish is acknowledged. The
-// Kinetic-Stop-On-Error header is dropped (a replay is deliberate, and the
-// job's stop flag would skip it) and Kinetic-Replay-Of is added.
-func (i *Inspector) Replay(ctx context.Context, f Filter, o ReplayOptions) (*ReplayReport, error) {
-	rep := &ReplayReport{}
-	entries, err := i.List(ctx, f)
-	if err != nil {
-		return rep, err
-	}
-	for _, e := range entries {
-		if ctx.Err() != nil {
-			return rep, ctx.Err()
-		}
-		if o.DryRun {
-			rep.Replayed = append(rep.Replayed, e)
-			continue
-		}
-		dup, err := i.replayOne(ctx, e, o.Subject)
-		if err != nil {
-			rep.Failed = append(rep.Failed, fmt.Errorf("dead letter %d: %w", e.Seq, err))
-			continue
-		}
-		if dup {
-			rep.Duplicates++
-		}
-		rep.Replayed = append(rep.Replayed, e)
-	}
-	return rep, nil
-}
-
-func (i *Inspector) replayOne(ctx context.Context, e Entry, subject string) (duplicate bool, err error) {
-	d := e.DeadLetter
-	if subject == "" {
-		subject = d.Subject
-	}
-	msg := nats.NewMsg(subject)
-	msg.Data = d.Data
-	for k, vs := range d.Headers {
-		switch k {
-		case messages.HeaderStopOnError, messages.HeaderMsgID, messages.HeaderReplayOf:
-			continue
-		}
-		for _, v := range vs {
-			msg.Header.Add(k, v)
-		}
-	}
-	msg.Header.Set(messages.HeaderReplayOf, strconv.FormatUint(e.Seq, 10))
-	msg.Header.Set(messages.HeaderMsgID, fmt.Sprintf("replay-%s-%d", i.topo.DLQStream(), e.Seq))
-	ack, err := i.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(i.topo.RecordsStream()))
-	if err != nil {
-		return false, fmt.Errorf("republishing to %s: %w", subject, err)
-	}
-	if err := i.stream.DeleteMsg(ctx, e.Seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-		return ack.Duplicate, fmt.Errorf("republished, but deleting the dead letter failed (a second replay will not publish twice): %w", err)
-	}
-	return ack.Duplicate, nil
-}
-
-// Purge deletes the matching dead letters and returns how many.
-func (i *Inspector) Purge(ctx context.Context, f Filter) (int, error) {
-	entries, err := i.List(ctx, f)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, e := range entries {
-		if err := i.stream.DeleteMsg(ctx, e.Seq); err != nil && !errors.Is(err, jetstream.ErrMsgNotFound) {
-			return n, fmt.Errorf("deleting dead letter %d: %w", e.Seq, err)
-		}
-		n++
-	}
-	return n, nil
 }
