@@ -2,13 +2,14 @@ package deadletter_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
@@ -18,11 +19,9 @@ import (
 	"github.com/kinetic-sync/kinetic/pkg/messages"
 )
 
-// TestMain checks for leaked goroutines. It gives goroutines a few seconds
-// to end first: Inspector.List returns while the fetch it started is still
-// waiting out its expiry (see TestListLeavesNoFetchRunning in
-// pkg/deadletter), a goroutine that ends on its own within two seconds.
-// A goroutine still there after five seconds is a leak.
+// TestMain checks for leaked goroutines. (Inspector.List returns only once
+// the subscription of its read is closed: see TestListLeavesNoFetchRunning
+// in pkg/deadletter.)
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 type env struct {
@@ -487,39 +486,82 @@ func TestPurge(t *testing.T) {
 	}
 }
 
-// fetchGoroutines counts goroutines running a JetStream pull fetch.
-func fetchGoroutines() int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			return strings.Count(string(buf[:n]), "jetstream.(*pullConsumer).fetch.func1(")
+// List must not leave work running after it returns: it returns only once
+// the subscription its read used is closed, so the connection has exactly
+// the subscriptions it had before, at once, with no waiting. (Each List once
+// returned while its Fetch still waited for more, leaving a goroutine and an
+// inbox subscription for up to 2 s; a later version still returned before
+// the fetch had unsubscribed.)
+func TestListLeavesNoFetchRunning(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.storeFive()
+	before := e.nc.NumSubscriptions()
+	for _, f := range []deadletter.Filter{{}, {Limit: 2}, {Pipeline: "contacts"}, {Pipeline: "nope"}, {Since: time.Now().Add(time.Hour)}} {
+		e.list(f)
+		if after := e.nc.NumSubscriptions(); after != before {
+			t.Fatalf("List(%+v) returned with %d subscriptions still open", f, after-before)
 		}
-		buf = make([]byte, 2*len(buf))
 	}
 }
 
-// List must not leave work running after it returns. (Not parallel: it
-// counts goroutines of the whole process.)
-// (each once returned at the last message while its Fetch still waited
-// for more, leaving a goroutine and inbox subscription for up to 2 s.)
-func TestListLeavesNoFetchRunning(t *testing.T) {
-	e := setup(t)
-	e.storeFive()
-	before := fetchGoroutines()
-	if got := e.list(deadletter.Filter{}); len(got) != 5 {
-		t.Fatalf("listed %v", got)
+// countingBackOff retries at once, at most max times, and counts its waits.
+type countingBackOff struct{ n, max int }
+
+func (b *countingBackOff) NextBackOff() time.Duration {
+	if b.n >= b.max {
+		return backoff.Stop
 	}
-	// The fetch goroutine closes its message channel and then unsubscribes
-	// its inbox, so it may take a moment to exit after List returns. A fetch
-	// left waiting for more messages would stay for its full 1 s expiry.
-	deadline := time.Now().Add(300 * time.Millisecond)
-	after := fetchGoroutines()
-	for after > before && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-		after = fetchGoroutines()
+	b.n++
+	return 0
+}
+func (b *countingBackOff) Reset() {}
+
+// Operations retry through failures that pass (no responders, timeouts,
+// 503s) on the injected schedule, and give up at once on any other.
+func TestRetryUsesTheInjectedBackOff(t *testing.T) {
+	t.Parallel()
+	e := bare(t)
+	if err := e.topo.Ensure(ctxT(t), e.js); err != nil {
+		t.Fatal(err)
 	}
-	if after > before {
-		t.Errorf("%d fetch goroutines still running 300 ms after List returned", after-before)
+	var b *countingBackOff
+	insp, err := deadletter.NewInspector(ctxT(t), e.js, e.topo, deadletter.WithBackOff(func() backoff.BackOff {
+		b = &countingBackOff{max: 3}
+		return b
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unavailable := &jetstream.APIError{Code: 503, ErrorCode: 10008, Description: "JetStream system temporarily unavailable"}
+	for _, c := range []struct {
+		name    string
+		errs    []error // what the tries return, in turn
+		wantErr error
+		tries   int
+	}{
+		{"success", []error{nil}, nil, 1},
+		{"no responders, then success", []error{nats.ErrNoResponders, nats.ErrNoResponders, nil}, nil, 3},
+		{"503, then success", []error{unavailable, nil}, nil, 2},
+		{"timeout until the schedule stops", []error{nats.ErrTimeout, nats.ErrTimeout, nats.ErrTimeout, nats.ErrTimeout, nats.ErrTimeout}, nats.ErrTimeout, 4},
+		{"not found: at once", []error{jetstream.ErrMsgNotFound, nil}, jetstream.ErrMsgNotFound, 1},
+	} {
+		tries := 0
+		err := deadletter.Retry(ctxT(t), insp, func(ctx context.Context) error {
+			if _, ok := ctx.Deadline(); !ok {
+				t.Errorf("%s: a try without a deadline", c.name)
+			}
+			err := c.errs[tries]
+			tries++
+			return err
+		})
+		if !errors.Is(err, c.wantErr) || (c.wantErr == nil) != (err == nil) || tries != c.tries {
+			t.Errorf("%s: %d tries, %v; want %d, %v", c.name, tries, err, c.tries, c.wantErr)
+		}
+	}
+	ctx, cancel := context.WithCancel(ctxT(t))
+	cancel()
+	if err := deadletter.Retry(ctx, insp, func(context.Context) error { return nats.ErrNoResponders }); err == nil {
+		t.Error("a canceled context: no error")
 	}
 }

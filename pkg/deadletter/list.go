@@ -85,13 +85,32 @@ func (i *Inspector) each(ctx context.Context, f Filter, fn func(Entry) (bool, er
 		}
 		return nil
 	}
-	info, err := i.stream.Info(ctx)
+	var info *jetstream.StreamInfo
+	err := i.retry(ctx, func(ctx context.Context) (err error) {
+		info, err = i.stream.Info(ctx)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("dead-letter stream: %w", err)
 	}
 	if info.State.Msgs == 0 {
 		return nil
 	}
+	return i.walk(ctx, f, info.State.LastSeq, fn)
+}
+
+// idleCheck is how long walk waits for the next dead letter before it asks
+// the server whether any is left: the ones it counted at the start may have
+// been deleted (replayed, purged) since.
+const idleCheck = time.Second
+
+// walk reads the stream through one ordered consumer, up to last (the last
+// sequence when the walk began: later dead letters are for the next walk).
+// It returns only once the consumer's subscription is closed, so nothing it
+// started outlives it. (The ordered consumer itself re-creates its server
+// side after a leader election or a missed heartbeat, and retries a pull
+// that meets no responders yet.)
+func (i *Inspector) walk(ctx context.Context, f Filter, last uint64, fn func(Entry) (bool, error)) error {
 	cfg := jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{i.topo.Subjects().DeadLetterFilter(f.Pipeline, f.SObject, f.Mode)},
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
@@ -104,82 +123,74 @@ func (i *Inspector) each(ctx context.Context, f Filter, fn func(Entry) (bool, er
 	if err != nil {
 		return fmt.Errorf("reading dead letters: %w", err)
 	}
-	last := info.State.LastSeq
-	// Fetches run under a context that ends when each returns, so that no
-	// pull request outlives the walk.
-	walkCtx, cancelWalk := context.WithCancel(ctx)
-	defer cancelWalk()
-	noResponders := 0
-	for {
-		fetchCtx, cancelFetch := context.WithTimeout(walkCtx, time.Second)
-		n, done, err := i.walkBatch(fetchCtx, cancelFetch, cons, f, last, fn)
-		cancelFetch()
-		if errors.Is(err, nats.ErrNoResponders) && n == 0 && noResponders < 20 {
-			// In a cluster the pull request can reach a server before the new
-			// ordered consumer's interest has: ask again.
-			noResponders++
-			if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
-				return err
+	msgs := make(chan jetstream.Msg)
+	quit := make(chan struct{})
+	closed := make(chan error, 1)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		select {
+		case msgs <- m:
+		case <-quit:
+		}
+	}, jetstream.PullMaxMessages(256), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		if errors.Is(err, nats.ErrConnectionClosed) {
+			select {
+			case closed <- err:
+			default:
 			}
-			continue
 		}
-		if err != nil || done {
-			return err
-		}
-		if n == 0 {
-			return nil // nothing (more) matches the subject filter
-		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
-// walkBatch reads one fetch; done reports the end of the stream or of fn.
-// Stopping early, it cancels the fetch and waits for it to end, so that no
-// pull request outlives the walk.
-func (i *Inspector) walkBatch(ctx context.Context, cancel context.CancelFunc, cons jetstream.Consumer, f Filter, last uint64, fn func(Entry) (bool, error)) (n int, done bool, err error) {
-	batch, err := cons.Fetch(256, jetstream.FetchContext(ctx))
+	}))
 	if err != nil {
-		return 0, true, fmt.Errorf("reading dead letters: %w", err)
+		return fmt.Errorf("reading dead letters: %w", err)
 	}
 	defer func() {
-		if done {
-			cancel()
-			for range batch.Messages() {
-			}
-		}
+		close(quit)
+		cc.Stop()
+		<-cc.Closed()
 	}()
-	for msg := range batch.Messages() {
-		n++
-		md, err := msg.Metadata()
-		if err != nil {
-			return n, true, err
-		}
-		dl, err := messages.DecodeDeadLetter(msg.Headers(), msg.Data())
-		if err == nil {
-			e := Entry{Seq: md.Sequence.Stream, Subject: msg.Subject(), Time: md.Timestamp, DeadLetter: dl}
-			if f.match(&e) {
-				if cont, err := fn(e); err != nil || !cont {
-					return n, true, err
+	if ci := cons.CachedInfo(); ci != nil && ci.NumPending == 0 {
+		return nil // nothing matches the subject filter
+	}
+	idle := time.NewTimer(idleCheck)
+	defer idle.Stop()
+	var at uint64 // the last sequence read
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-closed:
+			return fmt.Errorf("reading dead letters: %w", err)
+		case m := <-msgs:
+			md, err := m.Metadata()
+			if err != nil {
+				return fmt.Errorf("reading dead letters: %w", err)
+			}
+			at = md.Sequence.Stream
+			// Messages this build cannot decode as dead letters are skipped.
+			if dl, err := messages.DecodeDeadLetter(m.Headers(), m.Data()); err == nil {
+				e := Entry{Seq: at, Subject: m.Subject(), Time: md.Timestamp, DeadLetter: dl}
+				if f.match(&e) {
+					if cont, err := fn(e); err != nil || !cont {
+						return err
+					}
 				}
 			}
-		}
-		// Messages this build cannot decode as dead letters are skipped.
-		if md.NumPending == 0 || md.Sequence.Stream >= last {
-			return n, true, nil
+			if md.NumPending == 0 || at >= last {
+				return nil
+			}
+			idle.Reset(idleCheck)
+		case <-idle.C:
+			var ci *jetstream.ConsumerInfo
+			err := i.retry(ctx, func(ctx context.Context) (err error) {
+				ci, err = cons.Info(ctx)
+				return err
+			})
+			if err != nil {
+				return fmt.Errorf("reading dead letters: %w", err)
+			}
+			if ci.NumPending == 0 && ci.Delivered.Stream <= at {
+				return nil // the rest was deleted meanwhile
+			}
+			idle.Reset(idleCheck)
 		}
 	}
-	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
-		return n, true, fmt.Errorf("reading dead letters: %w", err)
-	}
-	return n, false, nil
 }
