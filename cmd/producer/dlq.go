@@ -13,14 +13,16 @@ import (
 	"time"
 
 	"github.com/kinetic-sync/kinetic/pkg/deadletter"
+	"github.com/kinetic-sync/kinetic/pkg/pipeline"
 )
 
 const dlqUsage = `Usage: producer dlq COMMAND [flags]
 
   list     list dead letters (filters below)
   show     print dead letters by sequence: the original record, its headers and the error
-  replay   republish the original bytes to the original subject (or --to-pipeline's),
-           removing each dead letter once its republish is acknowledged
+  replay   republish the original bytes to their pipeline's record subject (or
+           --to-pipeline's), at most once, removing each dead letter once its
+           republish is acknowledged; the report says what happened to each
   purge    delete dead letters (asks for --yes)
 
 Filters: --pipeline, --sobject, --mode, --code, --job, --since, --until, --seq (repeatable),
@@ -102,9 +104,10 @@ func cmdDLQ(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	case "list", "show":
 		d.env.Bool(&asJSON, "json", "KINETIC_DLQ_JSON", false, "print JSON (one dead letter per line)")
 	case "replay":
-		d.env.String(&toPipeline, "to-pipeline", "KINETIC_DLQ_TO_PIPELINE", "", "republish into this pipeline instead of each record's original subject")
-		d.env.String(&pipelines, "pipelines", "KINETIC_PIPELINES", "examples/pipelines.yaml", "pipelines YAML file, for --to-pipeline")
-		d.env.Bool(&dryRun, "dry-run", "KINETIC_DLQ_DRY_RUN", false, "list what would be replayed; change nothing")
+		d.env.String(&toPipeline, "to-pipeline", "KINETIC_DLQ_TO_PIPELINE", "", "replay into this pipeline instead of each dead letter's own (a keyed pipeline keys each record by its own key field)")
+		d.env.String(&pipelines, "pipelines", "KINETIC_PIPELINES", "examples/pipelines.yaml", "pipelines YAML file (the workers'): replay publishes only to these pipelines' record subjects")
+		d.env.Bool(&dryRun, "dry-run", "KINETIC_DLQ_DRY_RUN", false, "report what a replay would do, refusals included; change nothing")
+		d.env.Bool(&asJSON, "json", "KINETIC_DLQ_JSON", false, "print the report as one JSON object")
 	case "purge":
 		d.env.Bool(&yes, "yes", "KINETIC_DLQ_YES", false, "really delete")
 	default:
@@ -134,14 +137,18 @@ func cmdDLQ(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		fmt.Fprintf(stderr, "producer: %v\n", err)
 		return exitUsage
 	}
-	var subject string
-	if toPipeline != "" {
-		pc, _, err := pipelineFor(pipelines, toPipeline)
+	var opts []deadletter.Option
+	if sub == "replay" {
+		cfg, err := pipeline.LoadConfig(pipelines)
 		if err != nil {
 			fmt.Fprintf(stderr, "producer dlq replay: %v\n", err)
 			return exitUsage
 		}
-		subject = d.topology().Subjects().Records(pc.SObject, string(pc.Mode))
+		if _, ok := cfg.Pipeline(toPipeline); toPipeline != "" && !ok {
+			fmt.Fprintf(stderr, "producer dlq replay: %s: no pipeline %q (it has: %v)\n", pipelines, toPipeline, cfg.Names())
+			return exitUsage
+		}
+		opts = append(opts, deadletter.WithPipelines(cfg))
 	}
 	nc, js, err := d.connect(log)
 	if err != nil {
@@ -149,7 +156,7 @@ func cmdDLQ(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return exitError
 	}
 	defer nc.Close()
-	insp, err := deadletter.NewInspector(ctx, js, d.topology())
+	insp, err := deadletter.NewInspector(ctx, js, d.topology(), opts...)
 	if err != nil {
 		fmt.Fprintf(stderr, "producer dlq: %v\n", err)
 		return exitError
@@ -160,7 +167,7 @@ func cmdDLQ(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	case "show":
 		err = dlqShow(ctx, insp, f, asJSON, stdout)
 	case "replay":
-		err = dlqReplay(ctx, insp, f, deadletter.ReplayOptions{Subject: subject, DryRun: dryRun}, stdout)
+		err = dlqReplay(ctx, insp, f, deadletter.ReplayOptions{ToPipeline: toPipeline, DryRun: dryRun}, asJSON, stdout)
 	case "purge":
 		err = dlqPurge(ctx, insp, f, yes, stdin, stdout)
 	}
@@ -275,34 +282,125 @@ func dlqShow(ctx context.Context, insp *deadletter.Inspector, f deadletter.Filte
 	return nil
 }
 
-func dlqReplay(ctx context.Context, insp *deadletter.Inspector, f deadletter.Filter, o deadletter.ReplayOptions, w io.Writer) error {
+func dlqReplay(ctx context.Context, insp *deadletter.Inspector, f deadletter.Filter, o deadletter.ReplayOptions, asJSON bool, w io.Writer) error {
 	rep, err := insp.Replay(ctx, f, o)
+	if rep != nil {
+		if asJSON {
+			if jerr := writeReplayJSON(w, rep); jerr != nil {
+				return jerr
+			}
+		} else {
+			writeReplay(w, rep)
+		}
+	}
 	if err != nil {
 		return err
 	}
-	verb := "replayed"
-	if o.DryRun {
-		verb = "would replay"
-	}
-	for _, e := range rep.Replayed {
-		to := o.Subject
-		if to == "" {
-			to = e.DeadLetter.Subject
+	if n := rep.Unsettled(); n > 0 {
+		if rep.DryRun {
+			return fmt.Errorf("%d dead letters would not be replayed (see above)", n)
 		}
-		fmt.Fprintf(w, "%s dead letter %d (%s job %s seq %d) to %s\n", verb, e.Seq, e.DeadLetter.Code, e.DeadLetter.Job, e.DeadLetter.Seq, to)
-	}
-	fmt.Fprintf(w, "%d %s", len(rep.Replayed), verb)
-	if rep.Duplicates > 0 {
-		fmt.Fprintf(w, " (%d were already republished by an earlier, interrupted replay)", rep.Duplicates)
-	}
-	fmt.Fprintln(w)
-	for _, err := range rep.Failed {
-		fmt.Fprintf(w, "not replayed: %v\n", err)
-	}
-	if len(rep.Failed) > 0 {
-		return fmt.Errorf("%d dead letters could not be replayed and are still there", len(rep.Failed))
+		return fmt.Errorf("%d dead letters were not replayed and are still in the dead-letter stream (see above)", n)
 	}
 	return nil
+}
+
+// writeReplay prints a replay report: one line per dead letter (and what to
+// do, where there is something), then the counts.
+func writeReplay(w io.Writer, rep *deadletter.ReplayReport) {
+	if rep.DryRun {
+		fmt.Fprintln(w, "dry run: nothing is published or removed")
+	}
+	for _, r := range rep.Results {
+		fmt.Fprintf(w, "dead letter %d: %s\n", r.Seq, describe(r, rep.DryRun))
+		if len(r.DroppedHeaders) > 0 {
+			fmt.Fprintf(w, "  headers left out: %s\n", strings.Join(r.DroppedHeaders, ", "))
+		}
+		if r.Action != "" {
+			fmt.Fprintf(w, "  what to do: %s\n", r.Action)
+		}
+	}
+	var parts []string
+	for _, o := range deadletter.Outcomes {
+		if n := rep.Count(o); n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, outcomeText(o, rep.DryRun)))
+		}
+	}
+	if len(parts) == 0 {
+		fmt.Fprintln(w, "no dead letter matches: nothing to replay")
+		return
+	}
+	fmt.Fprintf(w, "%d dead letters: %s\n", len(rep.Results), strings.Join(parts, ", "))
+}
+
+func outcomeText(o deadletter.Outcome, dryRun bool) string {
+	switch o {
+	case deadletter.Replayed:
+		if dryRun {
+			return "would be replayed"
+		}
+		return "replayed"
+	case deadletter.AlreadyReplayed:
+		return "already replayed"
+	case deadletter.ReplayedConcurrently:
+		return "replayed by a concurrent replay"
+	case deadletter.InDoubt:
+		return "in doubt"
+	case deadletter.NotReached:
+		return "not reached"
+	}
+	return string(o)
+}
+
+// describe says what happened to one dead letter, in one line.
+func describe(r deadletter.Result, dryRun bool) string {
+	var b strings.Builder
+	b.WriteString(outcomeText(r.Outcome, dryRun))
+	switch r.Outcome {
+	case deadletter.Replayed, deadletter.AlreadyReplayed, deadletter.ReplayedConcurrently:
+		fmt.Fprintf(&b, " to %s", r.Subject)
+		if r.RecordsSeq > 0 {
+			fmt.Fprintf(&b, " (records stream seq %d)", r.RecordsSeq)
+		}
+		if r.By != "" && r.Outcome != deadletter.Replayed {
+			fmt.Fprintf(&b, " by %s", r.By)
+			if !r.At.IsZero() {
+				fmt.Fprintf(&b, " at %s", r.At.UTC().Format(time.RFC3339))
+			}
+		}
+		if r.Duplicate {
+			b.WriteString("; the stream already had it from an interrupted replay, and kept one copy")
+		}
+		if !dryRun && !r.Removed {
+			b.WriteString("; the dead letter is still listed")
+		}
+	}
+	if r.Reason != "" {
+		fmt.Fprintf(&b, ": %s", r.Reason)
+	}
+	return b.String()
+}
+
+// writeReplayJSON prints the report as one JSON object; each result also
+// names its dead letter's pipeline, job and error.
+func writeReplayJSON(w io.Writer, rep *deadletter.ReplayReport) error {
+	type result struct {
+		deadletter.Result
+		DeadLetter map[string]any `json:"dead_letter,omitempty"`
+	}
+	out := struct {
+		*deadletter.ReplayReport
+		Results []result `json:"results"`
+	}{ReplayReport: rep, Results: []result{}}
+	for _, r := range rep.Results {
+		res := result{Result: r}
+		if d := r.Entry.DeadLetter; d != nil {
+			res.DeadLetter = map[string]any{"pipeline": d.Pipeline, "sobject": d.SObject, "mode": d.Mode, "subject": d.Subject,
+				"job": d.Job, "job_seq": d.Seq, "key": d.Key, "code": d.Code, "message": d.Message}
+		}
+		out.Results = append(out.Results, res)
+	}
+	return json.NewEncoder(w).Encode(out)
 }
 
 func dlqPurge(ctx context.Context, insp *deadletter.Inspector, f deadletter.Filter, yes bool, stdin io.Reader, w io.Writer) error {

@@ -17,6 +17,7 @@ import (
 	"github.com/kinetic-sync/kinetic/internal/devenv"
 	"github.com/kinetic-sync/kinetic/pkg/deadletter"
 	"github.com/kinetic-sync/kinetic/pkg/messages"
+	"github.com/kinetic-sync/kinetic/pkg/pipeline"
 )
 
 // TestMain checks for leaked goroutines. (Inspector.List returns only once
@@ -40,12 +41,59 @@ func setup(t *testing.T) *env {
 	if err := e.topo.Ensure(ctxT(t), e.js); err != nil {
 		t.Fatal(err)
 	}
-	insp, err := deadletter.NewInspector(ctxT(t), e.js, messages.Topology{})
+	e.insp = e.inspector()
+	return e
+}
+
+// testPipelines are the pipelines of the dead letters the tests store.
+const testPipelines = `
+pipelines:
+  - name: accounts
+    sobject: Account
+    mode: upsert
+    external_id_field: External_Key__c
+    mapping: {ext_id: External_Key__c, company: Name}
+  - name: contacts
+    sobject: Contact
+    mode: upsert
+    external_id_field: External_Key__c
+    mapping: {ext_id: External_Key__c, company: Name}
+  - name: account-deletes
+    sobject: Account
+    mode: delete
+    external_id_field: External_Key__c
+    mapping: {ext_id: External_Key__c}
+  - name: account-inserts
+    sobject: Account
+    mode: insert
+    mapping: {ext_id: External_Key__c, company: Name}
+`
+
+func pipelines(t *testing.T) *pipeline.Config {
+	t.Helper()
+	cfg, err := pipeline.ParseConfig("pipelines.yaml", []byte(testPipelines))
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.insp = insp
-	return e
+	return cfg
+}
+
+// inspector returns a new Inspector on the test's server, with the test
+// pipelines and a retry schedule short enough for tests.
+func (e *env) inspector(opts ...deadletter.Option) *deadletter.Inspector {
+	e.t.Helper()
+	opts = append([]deadletter.Option{deadletter.WithPipelines(pipelines(e.t)), deadletter.WithBackOff(testBackOff)}, opts...)
+	insp, err := deadletter.NewInspector(ctxT(e.t), e.js, e.topo, opts...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return insp
+}
+
+func testBackOff() backoff.BackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = 10*time.Millisecond, 500*time.Millisecond, 20*time.Second
+	return b
 }
 
 // bare starts an embedded JetStream server without any stream.
@@ -71,6 +119,12 @@ type dl struct {
 // store stores a dead letter as a worker would and returns its stream sequence.
 func (e *env) store(d dl) uint64 {
 	e.t.Helper()
+	return e.storeLetter(e.letter(d))
+}
+
+// letter builds a dead letter as a worker would, of a record published
+// unkeyed.
+func (e *env) letter(d dl) *messages.DeadLetter {
 	rec := fmt.Sprintf(`{"ext_id":"%s-%d","company":""}`, d.job, d.seq)
 	h := map[string][]string{
 		messages.HeaderJob: {d.job}, messages.HeaderSeq: {fmt.Sprint(d.seq)},
@@ -78,18 +132,27 @@ func (e *env) store(d dl) uint64 {
 		"X-Trace": {"t1", "t2"},
 	}
 	now := time.Now().UTC()
-	letter := &messages.DeadLetter{
+	return &messages.DeadLetter{
 		Pipeline: d.pipeline, SObject: d.sobject, Mode: d.mode,
 		Subject: e.topo.Subjects().Records(d.sobject, d.mode), Stream: e.topo.RecordsStream(), StreamSeq: uint64(d.seq) + 100,
 		Job: d.job, Seq: d.seq, MsgID: fmt.Sprintf("%s-%d", d.job, d.seq), Headers: h, Data: []byte(rec),
 		Code: d.code, Message: "it failed: " + d.code, Fields: []string{"Name"}, Attempts: 1,
 		FirstFailure: now, LastFailure: now, Worker: "w-1",
 	}
+}
+
+// storeLetter stores a dead letter in its pipeline's dead-letter subject.
+func (e *env) storeLetter(letter *messages.DeadLetter) uint64 {
+	e.t.Helper()
 	hdr, body, err := messages.EncodeDeadLetter(letter)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	msg := &nats.Msg{Subject: e.topo.Subjects().DeadLetters(d.pipeline, d.sobject, d.mode), Header: hdr, Data: body}
+	pipe := letter.Pipeline
+	if pipe == "" {
+		pipe = "unnamed"
+	}
+	msg := &nats.Msg{Subject: e.topo.Subjects().DeadLetters(pipe, letter.SObject, letter.Mode), Header: hdr, Data: body}
 	ack, err := e.js.PublishMsg(ctxT(e.t), msg)
 	if err != nil {
 		e.t.Fatal(err)
@@ -276,185 +339,6 @@ func TestNewInspectorWithoutStreams(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "ACME_DLQ") || !strings.Contains(err.Error(), "does not exist") || !strings.Contains(err.Error(), "start a worker") {
 		t.Errorf("error %q should name the stream and say how to create it", err)
-	}
-}
-
-func TestReplay(t *testing.T) {
-	t.Parallel()
-	e := setup(t)
-	e.storeFive()
-	rep, err := e.insp.Replay(ctxT(t), deadletter.Filter{Pipeline: "accounts"}, deadletter.ReplayOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := seqsOf(rep.Replayed); !slices.Equal(got, []uint64{1, 2}) || rep.Duplicates != 0 || len(rep.Failed) != 0 {
-		t.Fatalf("report: replayed %v, duplicates %d, failed %v", got, rep.Duplicates, rep.Failed)
-	}
-	// The dead letters are gone; the others stay.
-	if got := e.list(deadletter.Filter{}); !slices.Equal(got, []uint64{3, 4, 5}) {
-		t.Errorf("left %v", got)
-	}
-	if _, err := e.insp.Get(ctxT(t), 1); err == nil {
-		t.Error("replayed dead letter 1 is still there")
-	}
-	// The records stream got the original bytes and headers.
-	s, err := e.js.Stream(ctxT(t), e.topo.RecordsStream())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := e.streamMsgs(e.topo.RecordsStream()); n != 2 {
-		t.Fatalf("records stream holds %d", n)
-	}
-	for i, dlSeq := range []uint64{1, 2} {
-		raw, err := s.GetMsg(ctxT(t), uint64(i+1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if raw.Subject != "kinetic.records.Account.upsert" || string(raw.Data) != fmt.Sprintf(`{"ext_id":"job-1-%d","company":""}`, i+1) {
-			t.Errorf("republished %s %s", raw.Subject, raw.Data)
-		}
-		h := raw.Header
-		if h.Get(messages.HeaderStopOnError) != "" {
-			t.Errorf("Kinetic-Stop-On-Error kept: %v", h)
-		}
-		if h.Get(messages.HeaderReplayOf) != fmt.Sprint(dlSeq) {
-			t.Errorf("Kinetic-Replay-Of %q, want %d", h.Get(messages.HeaderReplayOf), dlSeq)
-		}
-		if got, want := h.Get(messages.HeaderMsgID), fmt.Sprintf("replay-KINETIC_DLQ-%d", dlSeq); got != want {
-			t.Errorf("Nats-Msg-Id %q, want %q", got, want)
-		}
-		if h.Get(messages.HeaderJob) != "job-1" || h.Get(messages.HeaderSeq) != fmt.Sprint(i+1) {
-			t.Errorf("job headers not kept: %v", h)
-		}
-		if strings.Join(h.Values("X-Trace"), ",") != "t1,t2" {
-			t.Errorf("X-Trace %v", h.Values("X-Trace"))
-		}
-		meta, err := messages.ParseRecordMeta(h)
-		if err != nil || meta.ReplayOf != dlSeq || meta.StopOnError {
-			t.Errorf("meta %+v, %v", meta, err)
-		}
-	}
-	// Replaying again finds nothing and publishes nothing.
-	rep, err = e.insp.Replay(ctxT(t), deadletter.Filter{Pipeline: "accounts"}, deadletter.ReplayOptions{})
-	if err != nil || len(rep.Replayed) != 0 || len(rep.Failed) != 0 {
-		t.Errorf("second replay: %+v, %v", rep, err)
-	}
-	if n := e.streamMsgs(e.topo.RecordsStream()); n != 2 {
-		t.Errorf("records stream holds %d after the second replay", n)
-	}
-}
-
-// A replay interrupted after the republish but before the delete: the second
-// replay's republish is a duplicate, the dead letter is deleted, and the
-// record is stored once.
-func TestReplayAfterInterruptedReplay(t *testing.T) {
-	t.Parallel()
-	e := setup(t)
-	seq := e.store(dl{"accounts", "Account", "upsert", "X", "job-1", 1})
-	m := nats.NewMsg("kinetic.records.Account.upsert")
-	m.Data = []byte(`{"ext_id":"job-1-1","company":""}`)
-	m.Header.Set(messages.HeaderMsgID, fmt.Sprintf("replay-KINETIC_DLQ-%d", seq))
-	if _, err := e.js.PublishMsg(ctxT(t), m); err != nil {
-		t.Fatal(err)
-	}
-	rep, err := e.insp.Replay(ctxT(t), deadletter.Filter{}, deadletter.ReplayOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rep.Replayed) != 1 || rep.Duplicates != 1 || len(rep.Failed) != 0 {
-		t.Errorf("report %+v", rep)
-	}
-	if n := e.streamMsgs(e.topo.RecordsStream()); n != 1 {
-		t.Errorf("records stream holds %d, want 1", n)
-	}
-	if n := e.streamMsgs(e.topo.DLQStream()); n != 0 {
-		t.Errorf("dead-letter stream holds %d, want 0", n)
-	}
-}
-
-func TestReplayDryRun(t *testing.T) {
-	t.Parallel()
-	e := setup(t)
-	e.storeFive()
-	rep, err := e.insp.Replay(ctxT(t), deadletter.Filter{Code: "REQUIRED_FIELD_MISSING"}, deadletter.ReplayOptions{DryRun: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := seqsOf(rep.Replayed); !slices.Equal(got, []uint64{1, 3}) {
-		t.Errorf("would replay %v", got)
-	}
-	if n := e.streamMsgs(e.topo.RecordsStream()); n != 0 {
-		t.Errorf("dry run published %d records", n)
-	}
-	if got := e.list(deadletter.Filter{}); len(got) != 5 {
-		t.Errorf("dry run deleted dead letters: %v left", got)
-	}
-}
-
-func TestReplayToAnotherSubject(t *testing.T) {
-	t.Parallel()
-	e := setup(t)
-	e.storeFive()
-	to := e.topo.Subjects().Records("Account", "insert")
-	rep, err := e.insp.Replay(ctxT(t), deadletter.Filter{Seqs: []uint64{1}}, deadletter.ReplayOptions{Subject: to})
-	if err != nil || len(rep.Replayed) != 1 || len(rep.Failed) != 0 {
-		t.Fatalf("%+v, %v", rep, err)
-	}
-	s, err := e.js.Stream(ctxT(t), e.topo.RecordsStream())
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := s.GetLastMsgForSubject(ctxT(t), to)
-	if err != nil {
-		t.Fatalf("nothing on %s: %v", to, err)
-	}
-	if string(raw.Data) != `{"ext_id":"job-1-1","company":""}` || raw.Header.Get(messages.HeaderReplayOf) != "1" {
-		t.Errorf("republished %s %v", raw.Data, raw.Header)
-	}
-	if n := e.streamMsgs(e.topo.RecordsStream()); n != 1 {
-		t.Errorf("records stream holds %d", n)
-	}
-}
-
-// A republish the records stream does not take fails that dead letter only;
-// it stays in place.
-func TestReplayFailureKeepsDeadLetter(t *testing.T) {
-	t.Parallel()
-	e := setup(t)
-	e.storeFive()
-	// The dead-letter stream's own subject is not the records stream's.
-	rep, err := e.insp.Replay(ctxT(t), deadletter.Filter{Seqs: []uint64{2, 3}}, deadletter.ReplayOptions{Subject: "kinetic.dlq.x.y.z"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rep.Replayed) != 0 || len(rep.Failed) != 2 {
-		t.Fatalf("report %+v", rep)
-	}
-	for i, err := range rep.Failed {
-		if !strings.Contains(err.Error(), fmt.Sprintf("dead letter %d", []int{2, 3}[i])) {
-			t.Errorf("failure %q does not name the dead letter", err)
-		}
-	}
-	if got := e.list(deadletter.Filter{}); !slices.Equal(got, []uint64{1, 2, 3, 4, 5}) {
-		t.Errorf("dead letters after failed replays: %v", got)
-	}
-	if n := e.streamMsgs(e.topo.RecordsStream()); n != 0 {
-		t.Errorf("records stream holds %d", n)
-	}
-}
-
-func TestReplayCanceled(t *testing.T) {
-	t.Parallel()
-	e := setup(t)
-	e.storeFive()
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	rep, err := e.insp.Replay(ctx, deadletter.Filter{Seqs: []uint64{1}}, deadletter.ReplayOptions{})
-	if err == nil {
-		t.Fatalf("canceled replay: %+v", rep)
-	}
-	if got := e.list(deadletter.Filter{}); len(got) != 5 {
-		t.Errorf("canceled replay changed the dead letters: %v", got)
 	}
 }
 

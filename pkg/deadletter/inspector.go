@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kinetic-sync/kinetic/pkg/messages"
+	"github.com/kinetic-sync/kinetic/pkg/pipeline"
 )
 
 // Inspector reads and manages the dead-letter stream. It never prints: every
@@ -27,7 +28,16 @@ type Inspector struct {
 type Option func(*options)
 
 type options struct {
-	backOff func() backoff.BackOff
+	backOff   func() backoff.BackOff
+	pipelines *pipeline.Config
+}
+
+// WithPipelines gives the deployment's pipelines file. Replay needs it: it
+// publishes a dead letter only to a record subject of one of these
+// pipelines, rebuilt from the pipeline's configuration. List, Get and Purge
+// do not.
+func WithPipelines(cfg *pipeline.Config) Option {
+	return func(o *options) { o.pipelines = cfg }
 }
 
 // WithBackOff sets the retry schedule of one operation that fails for a
@@ -136,3 +146,6 @@ func transient(err error) bool {
 	}
 	return false
 }
+
+// now is the time of reports.
+func now() time.Time { return time.Now().UTC() }
