@@ -12,6 +12,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/kinetic-sync/kinetic/pkg/deadletter"
 	"github.com/kinetic-sync/kinetic/pkg/pipeline"
 )
@@ -97,8 +100,8 @@ func cmdDLQ(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	var d dlqFlags
 	d.register(fs)
 	var (
-		toPipeline, pipelines string
-		dryRun, yes, asJSON   bool
+		toPipeline, pipelines, by        string
+		dryRun, yes, asJSON, inDoubtOver bool
 	)
 	switch sub {
 	case "list", "show":
@@ -108,6 +111,9 @@ func cmdDLQ(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		d.env.String(&pipelines, "pipelines", "KINETIC_PIPELINES", "examples/pipelines.yaml", "pipelines YAML file (the workers'): replay publishes only to these pipelines' record subjects")
 		d.env.Bool(&dryRun, "dry-run", "KINETIC_DLQ_DRY_RUN", false, "report what a replay would do, refusals included; change nothing")
 		d.env.Bool(&asJSON, "json", "KINETIC_DLQ_JSON", false, "print the report as one JSON object")
+		d.env.String(&by, "by", "KINETIC_DLQ_BY", "", "who replays, kept in the replay records (default user@host)")
+		d.env.Bool(&inDoubtOver, "republish-in-doubt", "KINETIC_DLQ_REPUBLISH_IN_DOUBT", false,
+			"republish the --seq dead letters reported in doubt, under a new Nats-Msg-Id: only after checking they did not reach the records stream")
 	case "purge":
 		d.env.Bool(&yes, "yes", "KINETIC_DLQ_YES", false, "really delete")
 	default:
@@ -132,6 +138,10 @@ func cmdDLQ(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		fmt.Fprintf(stderr, "producer dlq %s: %v\n", sub, err)
 		return exitUsage
 	}
+	if inDoubtOver && len(f.Seqs) == 0 {
+		fmt.Fprintln(stderr, "producer dlq replay: --republish-in-doubt needs the dead letters named with --seq, each checked first")
+		return exitUsage
+	}
 	log, err := d.logger(stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "producer: %v\n", err)
@@ -150,12 +160,20 @@ func cmdDLQ(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		}
 		opts = append(opts, deadletter.WithPipelines(cfg))
 	}
-	nc, js, err := d.connect(log)
+	// No reconnect buffer: Replay refuses a connection that could send a
+	// republish minutes after its request timed out.
+	d.NATS.Name = "kinetic-producer-dlq"
+	nc, err := d.NATS.Connect(log, nats.ReconnectBufSize(-1))
 	if err != nil {
 		fmt.Fprintf(stderr, "producer dlq: %v\n", err)
 		return exitError
 	}
 	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		fmt.Fprintf(stderr, "producer dlq: %v\n", err)
+		return exitError
+	}
 	insp, err := deadletter.NewInspector(ctx, js, d.topology(), opts...)
 	if err != nil {
 		fmt.Fprintf(stderr, "producer dlq: %v\n", err)
@@ -167,7 +185,7 @@ func cmdDLQ(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	case "show":
 		err = dlqShow(ctx, insp, f, asJSON, stdout)
 	case "replay":
-		err = dlqReplay(ctx, insp, f, deadletter.ReplayOptions{ToPipeline: toPipeline, DryRun: dryRun}, asJSON, stdout)
+		err = dlqReplay(ctx, insp, f, deadletter.ReplayOptions{ToPipeline: toPipeline, DryRun: dryRun, By: by, RepublishInDoubt: inDoubtOver}, asJSON, stdout)
 	case "purge":
 		err = dlqPurge(ctx, insp, f, yes, stdin, stdout)
 	}
@@ -246,7 +264,15 @@ func dlqShow(ctx context.Context, insp *deadletter.Inspector, f deadletter.Filte
 	}
 	for i, e := range entries {
 		if asJSON {
-			if err := json.NewEncoder(w).Encode(jsonEntry(e)); err != nil {
+			je := jsonEntry(e)
+			st, err := insp.ReplayStatus(ctx, e)
+			if err != nil {
+				return err
+			}
+			if st != nil {
+				je["replay"] = st
+			}
+			if err := json.NewEncoder(w).Encode(je); err != nil {
 				return err
 			}
 			continue
@@ -275,11 +301,34 @@ func dlqShow(ctx context.Context, insp *deadletter.Inspector, f deadletter.Filte
 			fmt.Fprintf(w, "  header:     %s: %s\n", k, strings.Join(vs, ", "))
 		}
 		fmt.Fprintf(w, "  original:   %s\n", d.Data)
+		st, err := insp.ReplayStatus(ctx, e)
+		if err != nil {
+			return err
+		}
+		if st != nil {
+			fmt.Fprintf(w, "  replay:     %s\n", replayStatusText(st))
+		}
 	}
 	if len(entries) == 0 {
 		return fmt.Errorf("no dead letter matches")
 	}
 	return nil
+}
+
+// replayStatusText says what the replays bucket holds about a dead letter.
+func replayStatusText(st *deadletter.ReplayStatus) string {
+	if !st.Matches {
+		return fmt.Sprintf("the replay record of this sequence is about another dead letter (run %s by %s): the dead-letter stream was re-created", st.Run, st.By)
+	}
+	s := fmt.Sprintf("%s by %s (run %s, attempt %d, Nats-Msg-Id %s) at %s, to %s", st.State, st.By, st.Run, st.Attempt, st.MsgID,
+		st.ClaimedAt.UTC().Format(time.RFC3339), st.Subject)
+	if st.RecordsSeq > 0 {
+		s += fmt.Sprintf("; records stream seq %d", st.RecordsSeq)
+	}
+	if st.State == "claimed" {
+		s += "; whether it was published is not recorded (dlq replay settles it, or reports it in doubt)"
+	}
+	return s
 }
 
 func dlqReplay(ctx context.Context, insp *deadletter.Inspector, f deadletter.Filter, o deadletter.ReplayOptions, asJSON bool, w io.Writer) error {

@@ -39,7 +39,7 @@ func TestHelpNamesEveryEnvironmentVariable(t *testing.T) {
 		{[]string{"wait"}, []string{"job", "total", "timeout"}},
 		{[]string{"dlq", "list"}, []string{"pipeline", "sobject", "mode", "code", "job", "since", "until", "seq", "limit", "json"}},
 		{[]string{"dlq", "show"}, []string{"seq", "json"}},
-		{[]string{"dlq", "replay"}, []string{"to-pipeline", "pipelines", "dry-run", "seq", "code", "json"}},
+		{[]string{"dlq", "replay"}, []string{"to-pipeline", "pipelines", "dry-run", "seq", "code", "json", "by", "republish-in-doubt"}},
 		{[]string{"dlq", "purge"}, []string{"yes", "seq", "job"}},
 	} {
 		name := strings.Join(c.args, " ")
@@ -97,6 +97,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"dlq", "show", "zero"}, `--seq "zero"`},
 		{[]string{"dlq", "list", "extra"}, "unexpected arguments"},
 		{[]string{"dlq", "replay", "--to-pipeline", "nope", "--pipelines", pipelinesFile}, `no pipeline "nope"`},
+		{[]string{"dlq", "replay", "--republish-in-doubt", "--pipelines", pipelinesFile}, "--republish-in-doubt needs the dead letters named with --seq"},
 	} {
 		r := runCmd(t, "", c.args...)
 		if r.code != 2 {

@@ -77,8 +77,9 @@ func (c Config) Validate() error {
 }
 
 // Connect connects with reconnects forever (a worker outlives NATS restarts)
-// and logs disconnections.
-func (c Config) Connect(log zerolog.Logger) (*nats.Conn, error) {
+// and logs disconnections. extra options go after these (a command that
+// must not buffer publishes while reconnecting adds nats.ReconnectBufSize(-1)).
+func (c Config) Connect(log zerolog.Logger, extra ...nats.Option) (*nats.Conn, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -118,7 +119,7 @@ func (c Config) Connect(log zerolog.Logger) (*nats.Conn, error) {
 	if c.TLSCA != "" {
 		opts = append(opts, nats.RootCAs(c.TLSCA))
 	}
-	nc, err := nats.Connect(c.URLs, opts...)
+	nc, err := nats.Connect(c.URLs, append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to NATS at %s: %w", redactURLs(c.URLs), err)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kinetic-sync/kinetic/internal/worker"
@@ -29,7 +30,7 @@ func TestDeadLettersReplayAfterFixingTheSchema(t *testing.T) {
 		t.Fatalf("%v", res.SyncResult)
 	}
 	ctx := ctxT(t)
-	insp, err := deadletter.NewInspector(ctx, e.js, e.topo, deadletter.WithPipelines(e.cfg))
+	insp, err := deadletter.NewInspector(ctx, replayJS(t, e), e.topo, deadletter.WithPipelines(e.cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +108,7 @@ func TestReplayTwiceDoesNotDoublePublish(t *testing.T) {
 	if _, err := e.js.PublishMsg(ctx, msg); err != nil {
 		t.Fatal(err)
 	}
-	insp, err := deadletter.NewInspector(ctx, e.js, e.topo, deadletter.WithPipelines(e.cfg))
+	insp, err := deadletter.NewInspector(ctx, replayJS(t, e), e.topo, deadletter.WithPipelines(e.cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,6 +127,21 @@ func TestReplayTwiceDoesNotDoublePublish(t *testing.T) {
 	if info.State.Msgs != 1 {
 		t.Fatalf("records stream holds %d copies, want 1", info.State.Msgs)
 	}
+}
+
+// replayJS connects as deadletter.Replay needs: without a reconnect buffer.
+func replayJS(t *testing.T, e *env) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(e.nats.ClientURL(), nats.ReconnectBufSize(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
 }
 
 // A worker that dies mid-batch without acking: its records are redelivered

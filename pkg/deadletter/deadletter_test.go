@@ -27,7 +27,9 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 type env struct {
 	t    *testing.T
+	url  string
 	nc   *nats.Conn
+	inc  *nats.Conn // e.insp's
 	js   jetstream.JetStream
 	topo messages.Topology
 	insp *deadletter.Inspector
@@ -41,7 +43,7 @@ func setup(t *testing.T) *env {
 	if err := e.topo.Ensure(ctxT(t), e.js); err != nil {
 		t.Fatal(err)
 	}
-	e.insp = e.inspector()
+	e.insp, e.inc = e.inspectorConn()
 	return e
 }
 
@@ -82,12 +84,19 @@ func pipelines(t *testing.T) *pipeline.Config {
 // pipelines and a retry schedule short enough for tests.
 func (e *env) inspector(opts ...deadletter.Option) *deadletter.Inspector {
 	e.t.Helper()
+	insp, _ := e.inspectorConn(opts...)
+	return insp
+}
+
+func (e *env) inspectorConn(opts ...deadletter.Option) (*deadletter.Inspector, *nats.Conn) {
+	e.t.Helper()
 	opts = append([]deadletter.Option{deadletter.WithPipelines(pipelines(e.t)), deadletter.WithBackOff(testBackOff)}, opts...)
-	insp, err := deadletter.NewInspector(ctxT(e.t), e.js, e.topo, opts...)
+	nc, js := connect(e.t, e.url)
+	insp, err := deadletter.NewInspector(ctxT(e.t), js, e.topo, opts...)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return insp
+	return insp, nc
 }
 
 func testBackOff() backoff.BackOff {
@@ -101,7 +110,23 @@ func bare(t *testing.T) *env {
 	t.Helper()
 	ns := devenv.StartTestNATS(t)
 	nc, js := ns.ConnectTest(t)
-	return &env{t: t, nc: nc, js: js, topo: messages.Topology{}.WithDefaults()}
+	return &env{t: t, url: ns.ClientURL(), nc: nc, js: js, topo: messages.Topology{}.WithDefaults()}
+}
+
+// connect makes a connection for Inspectors: one that does not buffer
+// publishes while reconnecting, as Replay needs.
+func connect(t *testing.T, url string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.ReconnectBufSize(-1), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -380,10 +405,10 @@ func TestListLeavesNoFetchRunning(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	e.storeFive()
-	before := e.nc.NumSubscriptions()
+	before := e.inc.NumSubscriptions()
 	for _, f := range []deadletter.Filter{{}, {Limit: 2}, {Pipeline: "contacts"}, {Pipeline: "nope"}, {Since: time.Now().Add(time.Hour)}} {
 		e.list(f)
-		if after := e.nc.NumSubscriptions(); after != before {
+		if after := e.inc.NumSubscriptions(); after != before {
 			t.Fatalf("List(%+v) returned with %d subscriptions still open", f, after-before)
 		}
 	}

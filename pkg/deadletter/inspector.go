@@ -28,8 +28,30 @@ type Inspector struct {
 type Option func(*options)
 
 type options struct {
-	backOff   func() backoff.BackOff
-	pipelines *pipeline.Config
+	backOff     func() backoff.BackOff
+	pipelines   *pipeline.Config
+	concurrency int
+	claimWait   time.Duration
+	// Tests only (export_test.go).
+	clock    func() time.Time
+	stepHook func(stepName, uint64) error
+}
+
+// WithConcurrency sets how many dead letters Replay replays at once
+// (dead letters of one key always one after another). Default 8.
+func WithConcurrency(n int) Option {
+	return func(o *options) {
+		if n > 0 {
+			o.concurrency = n
+		}
+	}
+}
+
+// WithClaimWait sets how long Replay waits for another replay's fresh
+// claim on a dead letter to move on before it completes the claim itself
+// (which is safe: see Replay). Default 5s.
+func WithClaimWait(d time.Duration) Option {
+	return func(o *options) { o.claimWait = d }
 }
 
 // WithPipelines gives the deployment's pipelines file. Replay needs it: it
@@ -64,7 +86,7 @@ const attemptTimeout = 5 * time.Second
 
 // NewInspector looks up the dead-letter stream.
 func NewInspector(ctx context.Context, js jetstream.JetStream, topo messages.Topology, opts ...Option) (*Inspector, error) {
-	i := &Inspector{js: js, topo: topo.WithDefaults(), opts: options{backOff: DefaultBackOff}}
+	i := &Inspector{js: js, topo: topo.WithDefaults(), opts: options{backOff: DefaultBackOff, concurrency: 8, claimWait: 5 * time.Second, clock: time.Now}}
 	for _, o := range opts {
 		o(&i.opts)
 	}
@@ -147,5 +169,5 @@ func transient(err error) bool {
 	return false
 }
 
-// now is the time of reports.
-func now() time.Time { return time.Now().UTC() }
+// now is the Inspector's clock, in UTC.
+func (i *Inspector) now() time.Time { return i.opts.clock().UTC() }

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kinetic-sync/kinetic/pkg/deadletter"
@@ -102,6 +101,10 @@ func TestReplay(t *testing.T) {
 	if len(recs) != 2 {
 		t.Fatalf("records stream holds %d", len(recs))
 	}
+	// (Unkeyed dead letters are replayed concurrently: in any order.)
+	slices.SortFunc(recs, func(a, b *jetstream.RawStreamMsg) int {
+		return strings.Compare(a.Header.Get(messages.HeaderReplayOf), b.Header.Get(messages.HeaderReplayOf))
+	})
 	for i, dlSeq := range []uint64{1, 2} {
 		raw := recs[i]
 		res := result(t, rep, dlSeq)
@@ -378,4 +381,24 @@ func TestReplayCanceled(t *testing.T) {
 	}
 }
 
-var _ = nats.NewMsg
+// Replay refuses a connection that buffers publishes while reconnecting:
+// a buffered republish whose request timed out could reach the records
+// stream minutes later, after its duplicate window. A dry run does not care.
+func TestReplayRefusesAReconnectBuffer(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.storeFive()
+	insp, err := deadletter.NewInspector(ctxT(t), e.js, e.topo, deadletter.WithPipelines(pipelines(t))) // e.js: nats.go's default 8 MiB buffer
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := insp.Replay(ctxT(t), deadletter.Filter{}, deadletter.ReplayOptions{}); err == nil || !strings.Contains(err.Error(), "ReconnectBufSize(-1)") {
+		t.Errorf("replay on a buffering connection: %v", err)
+	}
+	if rep, err := insp.Replay(ctxT(t), deadletter.Filter{}, deadletter.ReplayOptions{DryRun: true}); err != nil || rep.Count(deadletter.Replayed) != 5 {
+		t.Errorf("dry run: %+v, %v", rep, err)
+	}
+	if n := e.streamMsgs(e.topo.RecordsStream()); n != 0 {
+		t.Errorf("records stream holds %d", n)
+	}
+}
