@@ -420,8 +420,8 @@ func describe(r deadletter.Result, dryRun bool) string {
 		if r.Duplicate {
 			b.WriteString("; the stream already had it from an interrupted replay, and kept one copy")
 		}
-		if !dryRun && !r.Removed {
-			b.WriteString("; the dead letter is still listed")
+		if !dryRun && !r.Removed && r.Reason == "" {
+			b.WriteString("; the dead letter may still be listed")
 		}
 	}
 	if r.Reason != "" {

@@ -101,110 +101,131 @@ func (e *env) checkAtMostOnce(seqs []uint64) map[uint64]int {
 	return copies
 }
 
+// crashCase is a replay that crashes right after step, followed by
+// another replay soon after, or late (long past the records stream's
+// duplicate window), and what that one does with the crashed dead letter.
+type crashCase struct {
+	step    deadletter.Step
+	late    bool
+	outcome deadletter.Outcome // of the crashed dead letter in the next replay ("": not listed)
+	copies  int                // its copies after the next replay
+}
+
+func (c crashCase) name() string {
+	if c.late {
+		return string(c.step) + "/late"
+	}
+	return string(c.step) + "/soon"
+}
+
+var crashCases = func() []crashCase {
+	var cs []crashCase
+	for _, c := range []struct {
+		step       deadletter.Step
+		soon, late crashCase
+	}{
+		// Claimed, not published: soon, completed under the claim's id; late,
+		// in doubt (whether it was published is unknown to the replay).
+		{deadletter.StepClaim, crashCase{outcome: deadletter.Replayed, copies: 1}, crashCase{outcome: deadletter.InDoubt}},
+		{deadletter.StepPublishing, crashCase{outcome: deadletter.Replayed, copies: 1}, crashCase{outcome: deadletter.InDoubt}},
+		// Published, not recorded: soon, the stream drops the second copy;
+		// late, in doubt, and nothing is published again.
+		{deadletter.StepPublished, crashCase{outcome: deadletter.Replayed, copies: 1}, crashCase{outcome: deadletter.InDoubt, copies: 1}},
+		// Recorded: the next replay only removes the dead letter.
+		{deadletter.StepRecorded, crashCase{outcome: deadletter.AlreadyReplayed, copies: 1}, crashCase{outcome: deadletter.AlreadyReplayed, copies: 1}},
+		// Removed: nothing left to do.
+		{deadletter.StepRemoved, crashCase{copies: 1}, crashCase{copies: 1}},
+		{deadletter.StepDone, crashCase{copies: 1}, crashCase{copies: 1}},
+	} {
+		c.soon.step, c.late.step, c.late.late = c.step, c.step, true
+		cs = append(cs, c.soon, c.late)
+	}
+	return cs
+}()
+
 // A replay that ends at any step (a crash: no later step of any dead letter
 // runs), followed by another replay soon after or long after (past the
 // records stream's duplicate window), publishes no dead letter twice and
 // loses none. Long after, a claim whose publish may have happened is in
 // doubt, never republished by itself; the operator's override republishes
-// it once.
+// it once. (TestReplayInACluster runs the same cases on R3 streams.)
 func TestReplayCrashAtEveryStep(t *testing.T) {
 	t.Parallel()
-	type want struct {
-		outcome deadletter.Outcome // of the crashed dead letter in the next replay ("": not listed)
-		copies  int                // its copies after the next replay
+	for _, c := range crashCases {
+		t.Run(c.name(), func(t *testing.T) {
+			t.Parallel()
+			c.run(setup(t))
+		})
 	}
-	for _, c := range []struct {
-		step       deadletter.Step
-		soon, late want
-	}{
-		// Claimed, not published: soon, completed under the claim's id; late,
-		// in doubt (whether it was published is unknown to the replay).
-		{deadletter.StepClaim, want{deadletter.Replayed, 1}, want{deadletter.InDoubt, 0}},
-		{deadletter.StepPublishing, want{deadletter.Replayed, 1}, want{deadletter.InDoubt, 0}},
-		// Published, not recorded: soon, the stream drops the second copy;
-		// late, in doubt, and nothing is published again.
-		{deadletter.StepPublished, want{deadletter.Replayed, 1}, want{deadletter.InDoubt, 1}},
-		// Recorded: the next replay only removes the dead letter.
-		{deadletter.StepRecorded, want{deadletter.AlreadyReplayed, 1}, want{deadletter.AlreadyReplayed, 1}},
-		// Removed: nothing left to do.
-		{deadletter.StepRemoved, want{"", 1}, want{"", 1}},
-		{deadletter.StepDone, want{"", 1}, want{"", 1}},
-	} {
-		for _, late := range []bool{false, true} {
-			w := c.soon
-			name := string(c.step) + "/soon"
-			if late {
-				w, name = c.late, string(c.step)+"/late"
-			}
-			t.Run(name, func(t *testing.T) {
-				t.Parallel()
-				e := setup(t)
-				var seqs []uint64
-				for n := range 6 {
-					seqs = append(seqs, e.store(dl{"accounts", "Account", "upsert", "X", "job-1", int64(n + 1)}))
-				}
-				const crashed = 3
-				clock := newFakeClock()
-				var att attempts
-				crashing := e.inspector(deadletter.WithClock(clock.Now), deadletter.WithConcurrency(1),
-					deadletter.WithStepHook(att.hook(crashAt(c.step, crashed))))
-				rep, err := crashing.Replay(ctxT(t), deadletter.Filter{}, deadletter.ReplayOptions{By: "crasher"})
-				if !errors.Is(err, deadletter.ErrAborted) {
-					t.Fatalf("crashing replay: %v, %+v", err, rep)
-				}
-				e.checkAtMostOnce(seqs)
-				before := att.of(crashed)
+}
 
-				if late {
-					clock.Advance(time.Hour)
-				}
-				next := e.inspector(deadletter.WithClock(clock.Now), deadletter.WithClaimWait(20*time.Millisecond),
-					deadletter.WithStepHook(att.hook(nil)))
-				rep = e.replay(next, deadletter.Filter{}, deadletter.ReplayOptions{By: "next"})
-				copies := e.checkAtMostOnce(seqs)
-				got := outcomes(rep)[crashed]
-				if got != w.outcome || copies[crashed] != w.copies {
-					t.Errorf("dead letter %d after the crash: %q with %d copies, want %q with %d\n%+v", crashed, got, copies[crashed], w.outcome, w.copies, rep.Results)
-				}
-				if late && att.of(crashed) != before {
-					t.Errorf("a replay long after the crash attempted %d publishes of the crashed dead letter", att.of(crashed)-before)
-				}
-				for _, s := range seqs {
-					if s != crashed && copies[s] != 1 {
-						t.Errorf("dead letter %d: %d copies", s, copies[s])
-					}
-				}
-				if got == deadletter.InDoubt {
-					r := result(t, rep, crashed)
-					if !strings.Contains(r.Reason, "crasher") || !strings.Contains(r.Action, "--republish-in-doubt") ||
-						!strings.Contains(r.Action, fmt.Sprintf("Nats-Msg-Id replay-KINETIC_DLQ-%d", crashed)) || r.Removed {
-						t.Errorf("in-doubt result %+v", r)
-					}
-				}
+func (c crashCase) run(e *env) {
+	t := e.t
+	t.Helper()
+	var seqs []uint64
+	for n := range 6 {
+		seqs = append(seqs, e.store(dl{"accounts", "Account", "upsert", "X", "job-1", int64(n + 1)}))
+	}
+	crashed := seqs[2]
+	clock := newFakeClock()
+	var att attempts
+	crashing := e.inspector(deadletter.WithClock(clock.Now), deadletter.WithConcurrency(1),
+		deadletter.WithStepHook(att.hook(crashAt(c.step, crashed))))
+	rep, err := crashing.Replay(ctxT(t), deadletter.Filter{}, deadletter.ReplayOptions{By: "crasher"})
+	if !errors.Is(err, deadletter.ErrAborted) {
+		t.Fatalf("crashing replay: %v, %+v", err, rep)
+	}
+	e.checkAtMostOnce(seqs)
+	before := att.of(crashed)
 
-				// Replaying again, later still, changes nothing.
-				clock.Advance(24 * time.Hour)
-				att2 := att.of(crashed)
-				rep = e.replay(next, deadletter.Filter{}, deadletter.ReplayOptions{})
-				if copies := e.checkAtMostOnce(seqs); copies[crashed] != w.copies || att.of(crashed) != att2 {
-					t.Errorf("a third replay: %d copies, %d more attempts; %+v", copies[crashed], att.of(crashed)-att2, rep.Results)
-				}
-				if got == deadletter.InDoubt && w.copies == 0 {
-					// The operator checked: it did not arrive. The override
-					// needs it named, and republishes it once.
-					if _, err := next.Replay(ctxT(t), deadletter.Filter{}, deadletter.ReplayOptions{RepublishInDoubt: true}); err == nil {
-						t.Error("RepublishInDoubt without sequences: no error")
-					}
-					rep = e.replay(next, deadletter.Filter{Seqs: []uint64{crashed}}, deadletter.ReplayOptions{RepublishInDoubt: true})
-					r := result(t, rep, crashed)
-					if r.Outcome != deadletter.Replayed || r.MsgID != fmt.Sprintf("replay-KINETIC_DLQ-%d-2", crashed) || !r.Removed {
-						t.Errorf("override: %+v", r)
-					}
-					if copies := e.checkAtMostOnce(seqs); copies[crashed] != 1 {
-						t.Errorf("after the override: %d copies", copies[crashed])
-					}
-				}
-			})
+	if c.late {
+		clock.Advance(time.Hour)
+	}
+	next := e.inspector(deadletter.WithClock(clock.Now), deadletter.WithClaimWait(20*time.Millisecond),
+		deadletter.WithStepHook(att.hook(nil)))
+	rep = e.replay(next, deadletter.Filter{}, deadletter.ReplayOptions{By: "next"})
+	copies := e.checkAtMostOnce(seqs)
+	got := outcomes(rep)[crashed]
+	if got != c.outcome || copies[crashed] != c.copies {
+		t.Errorf("dead letter %d after the crash: %q with %d copies, want %q with %d\n%+v", crashed, got, copies[crashed], c.outcome, c.copies, rep.Results)
+	}
+	if c.late && att.of(crashed) != before {
+		t.Errorf("a replay long after the crash attempted %d publishes of the crashed dead letter", att.of(crashed)-before)
+	}
+	for _, s := range seqs {
+		if s != crashed && copies[s] != 1 {
+			t.Errorf("dead letter %d: %d copies", s, copies[s])
+		}
+	}
+	msgID := fmt.Sprintf("replay-%s-%d", e.topo.DLQStream(), crashed)
+	if got == deadletter.InDoubt {
+		r := result(t, rep, crashed)
+		if !strings.Contains(r.Reason, "crasher") || !strings.Contains(r.Action, "--republish-in-doubt") ||
+			!strings.Contains(r.Action, "Nats-Msg-Id "+msgID) || r.Removed {
+			t.Errorf("in-doubt result %+v", r)
+		}
+	}
+
+	// Replaying again, later still, changes nothing.
+	clock.Advance(24 * time.Hour)
+	att2 := att.of(crashed)
+	rep = e.replay(next, deadletter.Filter{}, deadletter.ReplayOptions{})
+	if copies := e.checkAtMostOnce(seqs); copies[crashed] != c.copies || att.of(crashed) != att2 {
+		t.Errorf("a third replay: %d copies, %d more attempts; %+v", copies[crashed], att.of(crashed)-att2, rep.Results)
+	}
+	if got == deadletter.InDoubt && c.copies == 0 {
+		// The operator checked: it did not arrive. The override needs it
+		// named, and republishes it once.
+		if _, err := next.Replay(ctxT(t), deadletter.Filter{}, deadletter.ReplayOptions{RepublishInDoubt: true}); err == nil {
+			t.Error("RepublishInDoubt without sequences: no error")
+		}
+		rep = e.replay(next, deadletter.Filter{Seqs: []uint64{crashed}}, deadletter.ReplayOptions{RepublishInDoubt: true})
+		r := result(t, rep, crashed)
+		if r.Outcome != deadletter.Replayed || r.MsgID != msgID+"-2" || !r.Removed {
+			t.Errorf("override: %+v", r)
+		}
+		if copies := e.checkAtMostOnce(seqs); copies[crashed] != 1 {
+			t.Errorf("after the override: %d copies", copies[crashed])
 		}
 	}
 }

@@ -483,7 +483,7 @@ func (r *run) publish(ctx context.Context, res Result, e Entry, t target, rev ui
 		return r.abortedResult(res), false
 	}
 	if err := r.removeDeadLetter(ctx, e.Seq); err != nil {
-		res.Reason = joinReason(res.Reason, fmt.Sprintf("published, but the dead letter could not be removed (%v): the next replay removes it and does not publish it again", err))
+		res.Reason = joinReason(res.Reason, fmt.Sprintf("published, but removing the dead letter was not confirmed (%v): if it is still listed, the next replay removes it and does not publish it again", err))
 		return res, false
 	}
 	res.Removed = true
@@ -539,7 +539,7 @@ func (r *run) settle(ctx context.Context, res Result, ent jetstream.KeyValueEntr
 		return res
 	}
 	if err := r.removeDeadLetter(ctx, res.Seq); err != nil {
-		res.Reason = fmt.Sprintf("the dead letter could not be removed (%v): the next replay removes it and does not publish it again", err)
+		res.Reason = fmt.Sprintf("removing the dead letter was not confirmed (%v): if it is still listed, the next replay removes it and does not publish it again", err)
 		return res
 	}
 	res.Removed = true

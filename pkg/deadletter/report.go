@@ -54,7 +54,8 @@ type Result struct {
 	// MsgID), from an earlier replay that stopped before recording it; it
 	// did not store a second copy.
 	Duplicate bool `json:"duplicate,omitempty"`
-	// Removed: the dead letter is no longer in the dead-letter stream.
+	// Removed: the dead letter is no longer in the dead-letter stream
+	// (false when its deletion was not confirmed: Reason says so).
 	Removed bool `json:"removed"`
 	// By, Run and At: who published it, in which replay, when (for
 	// AlreadyReplayed and ReplayedConcurrently: the other replay).
