@@ -219,6 +219,10 @@ func (c crashCase) run(e *env) {
 		if _, err := next.Replay(ctxT(t), deadletter.Filter{}, deadletter.ReplayOptions{RepublishInDoubt: true}); err == nil {
 			t.Error("RepublishInDoubt without sequences: no error")
 		}
+		rep = e.replay(next, deadletter.Filter{Seqs: []uint64{crashed}}, deadletter.ReplayOptions{RepublishInDoubt: true, DryRun: true})
+		if r := result(t, rep, crashed); r.Outcome != deadletter.Replayed || r.MsgID != msgID+"-2" || e.replayedCopies()[crashed] != 0 {
+			t.Errorf("override, dry run: %+v", r)
+		}
 		rep = e.replay(next, deadletter.Filter{Seqs: []uint64{crashed}}, deadletter.ReplayOptions{RepublishInDoubt: true})
 		r := result(t, rep, crashed)
 		if r.Outcome != deadletter.Replayed || r.MsgID != msgID+"-2" || !r.Removed {

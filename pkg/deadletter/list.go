@@ -101,8 +101,12 @@ func (i *Inspector) each(ctx context.Context, f Filter, fn func(Entry) (bool, er
 
 // idleCheck is how long walk waits for the next dead letter before it asks
 // the server whether any is left: the ones it counted at the start may have
-// been deleted (replayed, purged) since.
-const idleCheck = time.Second
+// been deleted (replayed, purged) since. After maxIdle checks in a row that
+// find some left and none arrives, the walk fails.
+const (
+	idleCheck = time.Second
+	maxIdle   = 30
+)
 
 // walk reads the stream through one ordered consumer, up to last (the last
 // sequence when the walk began: later dead letters are for the next walk).
@@ -153,6 +157,7 @@ func (i *Inspector) walk(ctx context.Context, f Filter, last uint64, fn func(Ent
 	idle := time.NewTimer(idleCheck)
 	defer idle.Stop()
 	var at uint64 // the last sequence read
+	idles := 0
 	for {
 		select {
 		case <-ctx.Done():
@@ -177,6 +182,7 @@ func (i *Inspector) walk(ctx context.Context, f Filter, last uint64, fn func(Ent
 			if md.NumPending == 0 || at >= last {
 				return nil
 			}
+			idles = 0
 			idle.Reset(idleCheck)
 		case <-idle.C:
 			var ci *jetstream.ConsumerInfo
@@ -189,6 +195,9 @@ func (i *Inspector) walk(ctx context.Context, f Filter, last uint64, fn func(Ent
 			}
 			if ci.NumPending == 0 && ci.Delivered.Stream <= at {
 				return nil // the rest was deleted meanwhile
+			}
+			if idles++; idles >= maxIdle {
+				return fmt.Errorf("reading dead letters: none arrived for %v after sequence %d, with %d still pending", maxIdle*idleCheck, at, ci.NumPending)
 			}
 			idle.Reset(idleCheck)
 		}

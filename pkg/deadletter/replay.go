@@ -305,9 +305,14 @@ func (r *run) one(ctx context.Context, e Entry, p plan) Result {
 		// Claimed: by a replay running now, or by one that stopped.
 		safeUntil := ent.Created().Add(r.window / 2)
 		if !r.i.now().Before(safeUntil) {
-			if r.o.RepublishInDoubt && !r.o.DryRun {
+			if r.o.RepublishInDoubt {
 				if p.refused != "" {
 					return refused(res, p.refused)
+				}
+				if r.o.DryRun {
+					res = r.wouldPublish(res, p.target, replayRecord{Attempt: rec.Attempt + 1})
+					res.Reason = fmt.Sprintf("in doubt since replay %s by %s: republished under a new Nats-Msg-Id, as asked", rec.Run, rec.By)
+					return res
 				}
 				res, again := r.claim(ctx, res, e, p.target, &claimed{ent: ent, rec: rec})
 				if again {
