@@ -311,7 +311,7 @@ func (r *run) one(ctx context.Context, e Entry, p plan) Result {
 				}
 				if r.o.DryRun {
 					res = r.wouldPublish(res, p.target, replayRecord{Attempt: rec.Attempt + 1})
-					res.Reason = fmt.Sprintf("in doubt since replay %s by %s: republished under a new Nats-Msg-Id, as asked", rec.Run, rec.By)
+					res.Reason = fmt.Sprintf("in doubt since replay %s by %s; --republish-in-doubt publishes it again under a new Nats-Msg-Id", rec.Run, rec.By)
 					return res
 				}
 				res, again := r.claim(ctx, res, e, p.target, &claimed{ent: ent, rec: rec})
@@ -400,6 +400,9 @@ func (r *run) claim(ctx context.Context, res Result, e Entry, t target, prev *cl
 	rec.MsgID = r.msgID(e.Seq, rec.Attempt)
 	rec.Pipeline, rec.Subject, rec.Run, rec.By, rec.ClaimedAt = t.pipeline, t.subject, r.id, r.by, r.i.now()
 	res.Pipeline, res.Subject, res.MsgID, res.DroppedHeaders = t.pipeline, t.subject, rec.MsgID, t.dropped
+	if prev != nil {
+		res.Reason = fmt.Sprintf("in doubt since replay %s by %s; published again under a new Nats-Msg-Id, as asked", prev.rec.Run, prev.rec.By)
+	}
 	// This run's publishes happen within half a window of now, which is no
 	// later than the claim's server timestamp.
 	safeUntil := r.i.now().Add(r.window / 2)
@@ -482,7 +485,7 @@ func (r *run) publish(ctx context.Context, res Result, e Entry, t target, rev ui
 	case werr != nil:
 		// Published for sure: remove the dead letter all the same, so that no
 		// later replay finds it with a bare claim.
-		res.Reason = fmt.Sprintf("published, but recording it in the replays bucket failed (%v)", werr)
+		res.Reason = joinReason(res.Reason, fmt.Sprintf("published, but recording it in the replays bucket failed (%v)", werr))
 	}
 	if !r.step(stepRecorded, e.Seq) {
 		return r.abortedResult(res), false
