@@ -102,6 +102,7 @@ func cmdDLQ(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	var (
 		toPipeline, pipelines, by        string
 		dryRun, yes, asJSON, inDoubtOver bool
+		concurrency                      int
 	)
 	switch sub {
 	case "list", "show":
@@ -112,6 +113,8 @@ func cmdDLQ(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		d.env.Bool(&dryRun, "dry-run", "KINETIC_DLQ_DRY_RUN", false, "report what a replay would do, refusals included; change nothing")
 		d.env.Bool(&asJSON, "json", "KINETIC_DLQ_JSON", false, "print the report as one JSON object")
 		d.env.String(&by, "by", "KINETIC_DLQ_BY", "", "who replays, kept in the replay records (default user@host)")
+		d.env.Int(&concurrency, "concurrency", "KINETIC_DLQ_CONCURRENCY", 8,
+			"dead letters replayed at once (one key's always one after another); a replay killed outright leaves at most this many to settle")
 		d.env.Bool(&inDoubtOver, "republish-in-doubt", "KINETIC_DLQ_REPUBLISH_IN_DOUBT", false,
 			"republish the --seq dead letters reported in doubt, under a new Nats-Msg-Id: only after checking they did not reach the records stream")
 	case "purge":
@@ -158,7 +161,7 @@ func cmdDLQ(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 			fmt.Fprintf(stderr, "producer dlq replay: %s: no pipeline %q (it has: %v)\n", pipelines, toPipeline, cfg.Names())
 			return exitUsage
 		}
-		opts = append(opts, deadletter.WithPipelines(cfg))
+		opts = append(opts, deadletter.WithPipelines(cfg), deadletter.WithConcurrency(concurrency))
 	}
 	// No reconnect buffer: Replay refuses a connection that could send a
 	// republish minutes after its request timed out.

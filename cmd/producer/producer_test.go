@@ -39,7 +39,7 @@ func TestHelpNamesEveryEnvironmentVariable(t *testing.T) {
 		{[]string{"wait"}, []string{"job", "total", "timeout"}},
 		{[]string{"dlq", "list"}, []string{"pipeline", "sobject", "mode", "code", "job", "since", "until", "seq", "limit", "json"}},
 		{[]string{"dlq", "show"}, []string{"seq", "json"}},
-		{[]string{"dlq", "replay"}, []string{"to-pipeline", "pipelines", "dry-run", "seq", "code", "json", "by", "republish-in-doubt"}},
+		{[]string{"dlq", "replay"}, []string{"to-pipeline", "pipelines", "dry-run", "seq", "code", "json", "by", "republish-in-doubt", "concurrency"}},
 		{[]string{"dlq", "purge"}, []string{"yes", "seq", "job"}},
 	} {
 		name := strings.Join(c.args, " ")

@@ -35,3 +35,6 @@ func WithStepHook(hook func(Step, uint64) error) Option {
 func WithClock(now func() time.Time) Option {
 	return func(o *options) { o.clock = now }
 }
+
+// ErrAborted is Replay's error when a step hook ended it.
+var ErrAborted = errAborted

@@ -15,7 +15,8 @@ import (
 )
 
 // TestReplayRate measures replay on KINETIC_REPLAY_RATE dead letters (not
-// run unless set), on one server and on a 3-node cluster with R3 streams:
+// run unless set), on one server and on a 3-node cluster with R3 streams;
+// KINETIC_REPLAY_CONCURRENCY sets WithConcurrency (default 8):
 //
 //	KINETIC_REPLAY_RATE=20000 go test -run TestReplayRate -v ./pkg/deadletter
 func TestReplayRate(t *testing.T) {
@@ -44,6 +45,9 @@ func measureReplay(t *testing.T, e *env, n int) {
 				t.Fatal("storing dead letters: no ack for a minute")
 			}
 		}
+	}
+	if c, _ := strconv.Atoi(os.Getenv("KINETIC_REPLAY_CONCURRENCY")); c > 0 {
+		e.insp = e.inspector(deadletter.WithConcurrency(c))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()

@@ -43,8 +43,8 @@ type ReplayOptions struct {
 // (WithPipelines): it would not know where a dead letter may go.
 var ErrNoPipelines = errors.New("replay needs the pipelines file (deadletter.WithPipelines): it publishes only to a record subject of one of its pipelines")
 
-// ErrAborted ends a replay that a step hook stopped (tests).
-var ErrAborted = errors.New("replay aborted")
+// errAborted ends a replay that a step hook stopped (tests).
+var errAborted = errors.New("replay aborted")
 
 // Replay republishes the matching dead letters, each at most once however
 // many replays run, at the same time or years apart, and whatever fails in
@@ -104,7 +104,7 @@ func (i *Inspector) Replay(ctx context.Context, f Filter, o ReplayOptions) (*Rep
 	}
 	rep.Results = r.replayAll(ctx, entries)
 	if r.aborted.Load() {
-		return rep, ErrAborted
+		return rep, errAborted
 	}
 	return rep, ctx.Err()
 }
@@ -266,9 +266,18 @@ func (r *run) one(ctx context.Context, e Entry, p plan) Result {
 	// that a canceled replay leaves no claim behind; each step is bounded.
 	ctx = context.WithoutCancel(ctx)
 	waited := false
-	for range maxRounds {
+	for round := range maxRounds {
+		if round == 0 && !r.o.DryRun && p.refused == "" {
+			// Most dead letters have no record yet: claim at once; a lost
+			// create reads the record that won.
+			res, again := r.claim(ctx, res, e, p.target, nil)
+			if !again {
+				return res
+			}
+			continue
+		}
 		ent, err := r.get(ctx, e.Seq)
-		if errors.Is(err, ErrAborted) {
+		if errors.Is(err, errAborted) {
 			return r.abortedResult(res)
 		}
 		if err != nil {
@@ -600,7 +609,7 @@ func (r *run) get(ctx context.Context, seq uint64) (jetstream.KeyValueEntry, err
 		return nil, nil
 	}
 	if !r.step(stepRead, seq) {
-		return nil, ErrAborted
+		return nil, errAborted
 	}
 	var ent jetstream.KeyValueEntry
 	err := r.i.retry(ctx, func(ctx context.Context) (err error) {
