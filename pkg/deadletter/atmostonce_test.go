@@ -354,3 +354,89 @@ func TestReplayHoldsBackALaterChangeOfTheSameKey(t *testing.T) {
 		t.Errorf("left %v", got)
 	}
 }
+
+// A dead letter purged between the listing and its claim is reported gone,
+// and nothing is published; its claim is withdrawn.
+func TestReplayGoneMeanwhile(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	seqs := e.storeFive()
+	dlq, err := e.js.Stream(ctxT(t), e.topo.DLQStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	insp := e.inspector(deadletter.WithConcurrency(1), deadletter.WithStepHook(func(s deadletter.Step, seq uint64) error {
+		if s == deadletter.StepClaim && seq == seqs[1] {
+			return dlq.DeleteMsg(ctxT(t), seq) // an operator purges it right now
+		}
+		return nil
+	}))
+	rep := e.replay(insp, deadletter.Filter{}, deadletter.ReplayOptions{})
+	if r := result(t, rep, seqs[1]); r.Outcome != deadletter.Gone || !r.Removed || r.RecordsSeq != 0 {
+		t.Errorf("purged meanwhile: %+v", r)
+	}
+	if got := e.replayedCopies(); len(got) != 4 || got[seqs[1]] != 0 {
+		t.Errorf("records stream: %v", got)
+	}
+	if st, err := e.insp.ReplayStatus(ctxT(t), deadletter.Entry{Seq: seqs[1], DeadLetter: e.letter(dl{})}); err != nil || st != nil {
+		t.Errorf("the claim of a dead letter gone meanwhile: %+v, %v", st, err)
+	}
+}
+
+// Dead-letter sequences restart when the stream is re-created: a replay
+// record about the old dead letter of a sequence is never taken for the new
+// one's (it would make the new one look replayed, or in doubt).
+func TestReplayRecordOfAnotherDeadLetter(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	seq := e.store(dl{"accounts", "Account", "upsert", "X", "job-1", 1})
+	clock := newFakeClock()
+	crashing := e.inspector(deadletter.WithClock(clock.Now), deadletter.WithStepHook(crashAt(deadletter.StepClaim, seq)))
+	if _, err := crashing.Replay(ctxT(t), deadletter.Filter{}, deadletter.ReplayOptions{}); !errors.Is(err, deadletter.ErrAborted) {
+		t.Fatal(err)
+	}
+	if err := e.js.DeleteStream(ctxT(t), e.topo.DLQStream()); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.topo.Ensure(ctxT(t), e.js); err != nil {
+		t.Fatal(err)
+	}
+	again := e.store(dl{"accounts", "Account", "upsert", "Y", "job-2", 1})
+	if again != seq {
+		t.Fatalf("the re-created stream stored at %d, want %d", again, seq)
+	}
+	for _, late := range []time.Duration{0, time.Hour} {
+		clock.Advance(late)
+		insp := e.inspector(deadletter.WithClock(clock.Now), deadletter.WithClaimWait(10*time.Millisecond))
+		rep := e.replay(insp, deadletter.Filter{}, deadletter.ReplayOptions{})
+		r := result(t, rep, seq)
+		if r.Outcome != deadletter.Refused || !strings.Contains(r.Reason, "about another dead letter") || !strings.Contains(r.Action, "delete key 1 of bucket KINETIC_REPLAYS") {
+			t.Errorf("%v later: %+v", late, r)
+		}
+		if n := e.streamMsgs(e.topo.RecordsStream()); n != 0 {
+			t.Errorf("records stream holds %d", n)
+		}
+	}
+}
+
+// A replay into another pipeline that stopped after its claim is completed
+// as it was started: to that pipeline's subject, under its Nats-Msg-Id,
+// whatever the next replay was asked.
+func TestReplayCompletesAClaimIntoAnotherPipeline(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	seq := e.store(dl{"accounts", "Account", "upsert", "X", "job-1", 1})
+	crashing := e.inspector(deadletter.WithStepHook(crashAt(deadletter.StepClaim, seq)))
+	if _, err := crashing.Replay(ctxT(t), deadletter.Filter{}, deadletter.ReplayOptions{ToPipeline: "account-inserts"}); !errors.Is(err, deadletter.ErrAborted) {
+		t.Fatal(err)
+	}
+	rep := e.replay(e.inspector(deadletter.WithClaimWait(10*time.Millisecond)), deadletter.Filter{}, deadletter.ReplayOptions{})
+	if r := result(t, rep, seq); r.Outcome != deadletter.Replayed || r.Subject != "kinetic.records.Account.insert" || r.Pipeline != "account-inserts" ||
+		!strings.Contains(r.Reason, "completed replay") || r.MsgID != fmt.Sprintf("replay-KINETIC_DLQ-%d", seq) {
+		t.Errorf("result %+v", r)
+	}
+	recs := e.records()
+	if len(recs) != 1 || recs[0].Subject != "kinetic.records.Account.insert" {
+		t.Errorf("records stream: %v", recs)
+	}
+}

@@ -483,6 +483,7 @@ func (r *run) publish(ctx context.Context, res Result, e Entry, t target, rev ui
 	rec.State, rec.RecordsSeq, rec.Duplicate, rec.PublishedAt, rec.ClaimRev = statePublished, ack.Sequence, ack.Duplicate, r.i.now(), rev
 	if rec.Run != r.id {
 		// Completing another replay's claim: the record says who finished it.
+		res.Reason = joinReason(res.Reason, fmt.Sprintf("completed replay %s by %s, which claimed it and stopped", rec.Run, rec.By))
 		rec.Run, rec.By = r.id, r.by
 	}
 	rev, werr := r.write(ctx, e.Seq, rec, rev, false)
@@ -583,24 +584,27 @@ func (r *run) checkAction(rec replayRecord, claimedAt time.Time) string {
 }
 
 // resumeTarget is what the replay that claimed rec would have published:
-// the same subject, under its pipeline.
+// the same subject, under its pipeline (as the dead letter's own, or as
+// --to-pipeline).
 func (r *run) resumeTarget(e Entry, rec replayRecord) (target, string) {
-	var to *pipeline.PipelineConfig
-	if rec.Pipeline != e.DeadLetter.Pipeline {
-		pc, ok := r.i.opts.pipelines.Pipeline(rec.Pipeline)
-		if !ok {
-			return target{}, fmt.Sprintf("it was replaying it into pipeline %q, which is not in %s", rec.Pipeline, r.i.opts.pipelines.Path)
-		}
-		to = pc
+	pc, ok := r.i.opts.pipelines.Pipeline(rec.Pipeline)
+	if !ok {
+		return target{}, fmt.Sprintf("it was replaying it into pipeline %q, which is not in %s", rec.Pipeline, r.i.opts.pipelines.Path)
 	}
-	t, why := r.i.plan(e, to)
+	var why refusal
+	for _, to := range []*pipeline.PipelineConfig{nil, pc} {
+		if to == nil && rec.Pipeline != e.DeadLetter.Pipeline {
+			continue
+		}
+		var t target
+		if t, why = r.i.plan(e, to); why == "" && t.subject == rec.Subject {
+			return t, ""
+		}
+	}
 	if why != "" {
 		return target{}, fmt.Sprintf("what it published cannot be rebuilt: %s", why)
 	}
-	if t.subject != rec.Subject {
-		return target{}, fmt.Sprintf("it was publishing to %s, and the pipelines file now gives %s", rec.Subject, t.subject)
-	}
-	return t, ""
+	return target{}, fmt.Sprintf("it was publishing to %s, which the pipelines file no longer gives", rec.Subject)
 }
 
 // get reads dead letter seq's replay record (nil: none).
