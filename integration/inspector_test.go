@@ -29,7 +29,7 @@ func TestDeadLetterInspectorInCluster(t *testing.T) {
 	if res.ErrorCount != n/10 {
 		t.Fatalf("job inspect: %d dead-lettered, want %d", res.ErrorCount, n/10)
 	}
-	insp, err := deadletter.NewInspector(c.ctx, c.JS, c.Topo)
+	insp, err := deadletter.NewInspector(c.ctx, c.JS, c.Topo, deadletter.WithPipelines(c.Pipes))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,8 +51,8 @@ func TestDeadLetterInspectorInCluster(t *testing.T) {
 	switch {
 	case err != nil:
 		failures["replay dry run: "+err.Error()]++
-	case len(rep.Replayed) != n/10:
-		failures[fmt.Sprintf("replay dry run found %d, want %d", len(rep.Replayed), n/10)]++
+	case rep.Count(deadletter.Replayed) != n/10:
+		failures[fmt.Sprintf("replay dry run found %d, want %d", rep.Count(deadletter.Replayed), n/10)]++
 	}
 	if len(failures) > 0 {
 		t.Errorf("%d List calls and a replay dry run against the cluster; failures: %v", calls, failures)

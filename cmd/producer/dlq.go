@@ -12,15 +12,20 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/kinetic-sync/kinetic/pkg/deadletter"
+	"github.com/kinetic-sync/kinetic/pkg/pipeline"
 )
 
 const dlqUsage = `Usage: producer dlq COMMAND [flags]
 
   list     list dead letters (filters below)
   show     print dead letters by sequence: the original record, its headers and the error
-  replay   republish the original bytes to the original subject (or --to-pipeline's),
-           removing each dead letter once its republish is acknowledged
+  replay   republish the original bytes to their pipeline's record subject (or
+           --to-pipeline's), at most once, removing each dead letter once its
+           republish is acknowledged; the report says what happened to each
   purge    delete dead letters (asks for --yes)
 
 Filters: --pipeline, --sobject, --mode, --code, --job, --since, --until, --seq (repeatable),
@@ -95,16 +100,23 @@ func cmdDLQ(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	var d dlqFlags
 	d.register(fs)
 	var (
-		toPipeline, pipelines string
-		dryRun, yes, asJSON   bool
+		toPipeline, pipelines, by        string
+		dryRun, yes, asJSON, inDoubtOver bool
+		concurrency                      int
 	)
 	switch sub {
 	case "list", "show":
 		d.env.Bool(&asJSON, "json", "KINETIC_DLQ_JSON", false, "print JSON (one dead letter per line)")
 	case "replay":
-		d.env.String(&toPipeline, "to-pipeline", "KINETIC_DLQ_TO_PIPELINE", "", "republish into this pipeline instead of each record's original subject")
-		d.env.String(&pipelines, "pipelines", "KINETIC_PIPELINES", "examples/pipelines.yaml", "pipelines YAML file, for --to-pipeline")
-		d.env.Bool(&dryRun, "dry-run", "KINETIC_DLQ_DRY_RUN", false, "list what would be replayed; change nothing")
+		d.env.String(&toPipeline, "to-pipeline", "KINETIC_DLQ_TO_PIPELINE", "", "replay into this pipeline instead of each dead letter's own (a keyed pipeline keys each record by its own key field)")
+		d.env.String(&pipelines, "pipelines", "KINETIC_PIPELINES", "examples/pipelines.yaml", "pipelines YAML file (the workers'): replay publishes only to these pipelines' record subjects")
+		d.env.Bool(&dryRun, "dry-run", "KINETIC_DLQ_DRY_RUN", false, "report what a replay would do, refusals included; change nothing")
+		d.env.Bool(&asJSON, "json", "KINETIC_DLQ_JSON", false, "print the report as one JSON object")
+		d.env.String(&by, "by", "KINETIC_DLQ_BY", "", "who replays, kept in the replay records (default user@host)")
+		d.env.Int(&concurrency, "concurrency", "KINETIC_DLQ_CONCURRENCY", 8,
+			"dead letters replayed at once (one key's always one after another); a replay killed outright leaves at most this many to settle")
+		d.env.Bool(&inDoubtOver, "republish-in-doubt", "KINETIC_DLQ_REPUBLISH_IN_DOUBT", false,
+			"republish the --seq dead letters reported in doubt, under a new Nats-Msg-Id: only after checking they did not reach the records stream")
 	case "purge":
 		d.env.Bool(&yes, "yes", "KINETIC_DLQ_YES", false, "really delete")
 	default:
@@ -129,27 +141,43 @@ func cmdDLQ(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		fmt.Fprintf(stderr, "producer dlq %s: %v\n", sub, err)
 		return exitUsage
 	}
+	if inDoubtOver && len(f.Seqs) == 0 {
+		fmt.Fprintln(stderr, "producer dlq replay: --republish-in-doubt needs the dead letters named with --seq, each checked first")
+		return exitUsage
+	}
 	log, err := d.logger(stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "producer: %v\n", err)
 		return exitUsage
 	}
-	var subject string
-	if toPipeline != "" {
-		pc, _, err := pipelineFor(pipelines, toPipeline)
+	var opts []deadletter.Option
+	if sub == "replay" {
+		cfg, err := pipeline.LoadConfig(pipelines)
 		if err != nil {
 			fmt.Fprintf(stderr, "producer dlq replay: %v\n", err)
 			return exitUsage
 		}
-		subject = d.topology().Subjects().Records(pc.SObject, string(pc.Mode))
+		if _, ok := cfg.Pipeline(toPipeline); toPipeline != "" && !ok {
+			fmt.Fprintf(stderr, "producer dlq replay: %s: no pipeline %q (it has: %v)\n", pipelines, toPipeline, cfg.Names())
+			return exitUsage
+		}
+		opts = append(opts, deadletter.WithPipelines(cfg), deadletter.WithConcurrency(concurrency))
 	}
-	nc, js, err := d.connect(log)
+	// No reconnect buffer: Replay refuses a connection that could send a
+	// republish minutes after its request timed out.
+	d.NATS.Name = "kinetic-producer-dlq"
+	nc, err := d.NATS.Connect(log, nats.ReconnectBufSize(-1))
 	if err != nil {
 		fmt.Fprintf(stderr, "producer dlq: %v\n", err)
 		return exitError
 	}
 	defer nc.Close()
-	insp, err := deadletter.NewInspector(ctx, js, d.topology())
+	js, err := jetstream.New(nc)
+	if err != nil {
+		fmt.Fprintf(stderr, "producer dlq: %v\n", err)
+		return exitError
+	}
+	insp, err := deadletter.NewInspector(ctx, js, d.topology(), opts...)
 	if err != nil {
 		fmt.Fprintf(stderr, "producer dlq: %v\n", err)
 		return exitError
@@ -160,7 +188,7 @@ func cmdDLQ(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	case "show":
 		err = dlqShow(ctx, insp, f, asJSON, stdout)
 	case "replay":
-		err = dlqReplay(ctx, insp, f, deadletter.ReplayOptions{Subject: subject, DryRun: dryRun}, stdout)
+		err = dlqReplay(ctx, insp, f, deadletter.ReplayOptions{ToPipeline: toPipeline, DryRun: dryRun, By: by, RepublishInDoubt: inDoubtOver}, asJSON, stdout)
 	case "purge":
 		err = dlqPurge(ctx, insp, f, yes, stdin, stdout)
 	}
@@ -176,6 +204,11 @@ func dlqList(ctx context.Context, insp *deadletter.Inspector, f deadletter.Filte
 	if err != nil {
 		return err
 	}
+	return writeList(w, entries, asJSON)
+}
+
+// writeList prints dead letters as a table, or as JSON lines.
+func writeList(w io.Writer, entries []deadletter.Entry, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		for _, e := range entries {
@@ -189,10 +222,7 @@ func dlqList(ctx context.Context, insp *deadletter.Inspector, f deadletter.Filte
 	fmt.Fprintln(tw, "SEQ\tSTORED\tPIPELINE\tSOBJECT\tMODE\tJOB\tJOB SEQ\tATTEMPTS\tCODE\tMESSAGE")
 	for _, e := range entries {
 		d := e.DeadLetter
-		msg := d.Message
-		if len(msg) > 70 {
-			msg = msg[:70] + "…"
-		}
+		msg := shorten(d.Message, 70)
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", e.Seq, e.Time.UTC().Format(time.RFC3339), d.Pipeline, d.SObject, d.Mode, d.Job, d.Seq, d.Attempts, d.Code, msg)
 	}
 	if err := tw.Flush(); err != nil {
@@ -200,6 +230,19 @@ func dlqList(ctx context.Context, insp *deadletter.Inspector, f deadletter.Filte
 	}
 	fmt.Fprintf(w, "%d dead letters\n", len(entries))
 	return nil
+}
+
+// shorten cuts s to at most n characters (runes, never within one), marking
+// a cut with "…".
+func shorten(s string, n int) string {
+	i := 0
+	for pos := range s {
+		if i == n {
+			return s[:pos] + "…"
+		}
+		i++
+	}
+	return s
 }
 
 func jsonEntry(e deadletter.Entry) map[string]any {
@@ -224,7 +267,15 @@ func dlqShow(ctx context.Context, insp *deadletter.Inspector, f deadletter.Filte
 	}
 	for i, e := range entries {
 		if asJSON {
-			if err := json.NewEncoder(w).Encode(jsonEntry(e)); err != nil {
+			je := jsonEntry(e)
+			st, err := insp.ReplayStatus(ctx, e)
+			if err != nil {
+				return err
+			}
+			if st != nil {
+				je["replay"] = st
+			}
+			if err := json.NewEncoder(w).Encode(je); err != nil {
 				return err
 			}
 			continue
@@ -253,6 +304,13 @@ func dlqShow(ctx context.Context, insp *deadletter.Inspector, f deadletter.Filte
 			fmt.Fprintf(w, "  header:     %s: %s\n", k, strings.Join(vs, ", "))
 		}
 		fmt.Fprintf(w, "  original:   %s\n", d.Data)
+		st, err := insp.ReplayStatus(ctx, e)
+		if err != nil {
+			return err
+		}
+		if st != nil {
+			fmt.Fprintf(w, "  replay:     %s\n", replayStatusText(st))
+		}
 	}
 	if len(entries) == 0 {
 		return fmt.Errorf("no dead letter matches")
@@ -260,34 +318,141 @@ func dlqShow(ctx context.Context, insp *deadletter.Inspector, f deadletter.Filte
 	return nil
 }
 
-func dlqReplay(ctx context.Context, insp *deadletter.Inspector, f deadletter.Filter, o deadletter.ReplayOptions, w io.Writer) error {
+// replayStatusText says what the replays bucket holds about a dead letter.
+func replayStatusText(st *deadletter.ReplayStatus) string {
+	if !st.Matches {
+		return fmt.Sprintf("the replay record of this sequence is about another dead letter (run %s by %s): the dead-letter stream was re-created", st.Run, st.By)
+	}
+	s := fmt.Sprintf("%s by %s (run %s, attempt %d, Nats-Msg-Id %s) at %s, to %s", st.State, st.By, st.Run, st.Attempt, st.MsgID,
+		st.ClaimedAt.UTC().Format(time.RFC3339), st.Subject)
+	if st.RecordsSeq > 0 {
+		s += fmt.Sprintf("; records stream seq %d", st.RecordsSeq)
+	}
+	if st.State == "claimed" {
+		s += "; whether it was published is not recorded (dlq replay settles it, or reports it in doubt)"
+	}
+	return s
+}
+
+func dlqReplay(ctx context.Context, insp *deadletter.Inspector, f deadletter.Filter, o deadletter.ReplayOptions, asJSON bool, w io.Writer) error {
 	rep, err := insp.Replay(ctx, f, o)
+	if rep != nil {
+		if asJSON {
+			if jerr := writeReplayJSON(w, rep); jerr != nil {
+				return jerr
+			}
+		} else {
+			writeReplay(w, rep)
+		}
+	}
 	if err != nil {
 		return err
 	}
-	verb := "replayed"
-	if o.DryRun {
-		verb = "would replay"
-	}
-	for _, e := range rep.Replayed {
-		to := o.Subject
-		if to == "" {
-			to = e.DeadLetter.Subject
+	if n := rep.Unsettled(); n > 0 {
+		if rep.DryRun {
+			return fmt.Errorf("%d dead letters would not be replayed (see above)", n)
 		}
-		fmt.Fprintf(w, "%s dead letter %d (%s job %s seq %d) to %s\n", verb, e.Seq, e.DeadLetter.Code, e.DeadLetter.Job, e.DeadLetter.Seq, to)
-	}
-	fmt.Fprintf(w, "%d %s", len(rep.Replayed), verb)
-	if rep.Duplicates > 0 {
-		fmt.Fprintf(w, " (%d were already republished by an earlier, interrupted replay)", rep.Duplicates)
-	}
-	fmt.Fprintln(w)
-	for _, err := range rep.Failed {
-		fmt.Fprintf(w, "not replayed: %v\n", err)
-	}
-	if len(rep.Failed) > 0 {
-		return fmt.Errorf("%d dead letters could not be replayed and are still there", len(rep.Failed))
+		return fmt.Errorf("%d dead letters were not replayed and are still in the dead-letter stream (see above)", n)
 	}
 	return nil
+}
+
+// writeReplay prints a replay report: one line per dead letter (and what to
+// do, where there is something), then the counts.
+func writeReplay(w io.Writer, rep *deadletter.ReplayReport) {
+	if rep.DryRun {
+		fmt.Fprintln(w, "dry run: nothing is published or removed")
+	}
+	for _, r := range rep.Results {
+		fmt.Fprintf(w, "dead letter %d: %s\n", r.Seq, describe(r, rep.DryRun))
+		if len(r.DroppedHeaders) > 0 {
+			fmt.Fprintf(w, "  headers left out: %s\n", strings.Join(r.DroppedHeaders, ", "))
+		}
+		if r.Action != "" {
+			fmt.Fprintf(w, "  what to do: %s\n", r.Action)
+		}
+	}
+	var parts []string
+	for _, o := range deadletter.Outcomes {
+		if n := rep.Count(o); n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, outcomeText(o, rep.DryRun)))
+		}
+	}
+	if len(parts) == 0 {
+		fmt.Fprintln(w, "no dead letter matches: nothing to replay")
+		return
+	}
+	fmt.Fprintf(w, "%d dead letters: %s\n", len(rep.Results), strings.Join(parts, ", "))
+}
+
+func outcomeText(o deadletter.Outcome, dryRun bool) string {
+	switch o {
+	case deadletter.Replayed:
+		if dryRun {
+			return "would be replayed"
+		}
+		return "replayed"
+	case deadletter.AlreadyReplayed:
+		return "already replayed"
+	case deadletter.ReplayedConcurrently:
+		return "replayed by a concurrent replay"
+	case deadletter.InDoubt:
+		return "in doubt"
+	case deadletter.NotReached:
+		return "not reached"
+	}
+	return string(o)
+}
+
+// describe says what happened to one dead letter, in one line.
+func describe(r deadletter.Result, dryRun bool) string {
+	var b strings.Builder
+	b.WriteString(outcomeText(r.Outcome, dryRun))
+	switch r.Outcome {
+	case deadletter.Replayed, deadletter.AlreadyReplayed, deadletter.ReplayedConcurrently:
+		fmt.Fprintf(&b, " to %s", r.Subject)
+		if r.RecordsSeq > 0 {
+			fmt.Fprintf(&b, " (records stream seq %d)", r.RecordsSeq)
+		}
+		if r.By != "" && r.Outcome != deadletter.Replayed {
+			fmt.Fprintf(&b, " by %s", r.By)
+			if !r.At.IsZero() {
+				fmt.Fprintf(&b, " at %s", r.At.UTC().Format(time.RFC3339))
+			}
+		}
+		if r.Duplicate {
+			b.WriteString("; the stream already had it from an interrupted replay, and kept one copy")
+		}
+		if !dryRun && !r.Removed && r.Reason == "" {
+			b.WriteString("; the dead letter may still be listed")
+		}
+	}
+	if r.Reason != "" {
+		fmt.Fprintf(&b, ": %s", r.Reason)
+	}
+	return b.String()
+}
+
+// writeReplayJSON prints the report as one JSON object; each result also
+// names its dead letter's pipeline, job and error.
+func writeReplayJSON(w io.Writer, rep *deadletter.ReplayReport) error {
+	type result struct {
+		deadletter.Result
+		DeadLetter map[string]any `json:"dead_letter,omitempty"`
+	}
+	out := struct {
+		*deadletter.ReplayReport
+		Results []result `json:"results"`
+	}{ReplayReport: rep, Results: []result{}}
+	for _, r := range rep.Results {
+		res := result{Result: r}
+		if d := r.Entry.DeadLetter; d != nil {
+			res.DeadLetter = map[string]any{"pipeline": d.Pipeline, "sobject": d.SObject, "mode": d.Mode, "subject": d.Subject,
+				"job": d.Job, "job_seq": d.Seq, "key": d.Key, "code": d.Code, "message": d.Message}
+		}
+		out.Results = append(out.Results, res)
+	}
+	return json.NewEncoder(w).Encode(out)
 }
 
 func dlqPurge(ctx context.Context, insp *deadletter.Inspector, f deadletter.Filter, yes bool, stdin io.Reader, w io.Writer) error {

@@ -22,11 +22,9 @@ import (
 	"github.com/kinetic-sync/kinetic/pkg/salesforce/sfsim"
 )
 
-// TestMain checks for leaked goroutines. It gives goroutines a few seconds
-// to end first: Inspector.List returns while the fetch it started is still
-// waiting out its expiry (see TestListLeavesNoFetchRunning in
-// pkg/deadletter), a goroutine that ends on its own within two seconds.
-// A goroutine still there after five seconds is a leak.
+// TestMain checks for leaked goroutines. (Inspector.List returns only once
+// the subscription of its read is closed: see TestListLeavesNoFetchRunning
+// in pkg/deadletter.)
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const pipelinesFile = "testdata/pipelines.yaml"

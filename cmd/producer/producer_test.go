@@ -42,7 +42,7 @@ func TestHelpNamesEveryEnvironmentVariable(t *testing.T) {
 		{[]string{"wait"}, []string{"job", "total", "timeout"}},
 		{[]string{"dlq", "list"}, []string{"pipeline", "sobject", "mode", "code", "job", "since", "until", "seq", "limit", "json"}},
 		{[]string{"dlq", "show"}, []string{"seq", "json"}},
-		{[]string{"dlq", "replay"}, []string{"to-pipeline", "pipelines", "dry-run", "seq", "code"}},
+		{[]string{"dlq", "replay"}, []string{"to-pipeline", "pipelines", "dry-run", "seq", "code", "json", "by", "republish-in-doubt", "concurrency"}},
 		{[]string{"dlq", "purge"}, []string{"yes", "seq", "job"}},
 	} {
 		name := strings.Join(c.args, " ")
@@ -118,6 +118,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"dlq", "show", "zero"}, `--seq "zero"`},
 		{[]string{"dlq", "list", "extra"}, "unexpected arguments"},
 		{[]string{"dlq", "replay", "--to-pipeline", "nope", "--pipelines", pipelinesFile}, `no pipeline "nope"`},
+		{[]string{"dlq", "replay", "--republish-in-doubt", "--pipelines", pipelinesFile}, "--republish-in-doubt needs the dead letters named with --seq"},
 	} {
 		r := runCmd(t, "", c.args...)
 		if r.code != 2 {
@@ -290,8 +291,9 @@ func TestDLQ(t *testing.T) {
 	contains(t, "dlq show 999", r.stderr, "999", "not found")
 
 	// replay --dry-run: says what it would do, changes nothing.
-	r = w.run("", "dlq", "replay", "--code", "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "--dry-run").expect(t, 0)
-	contains(t, "dlq replay --dry-run", r.stdout, "would replay dead letter", "2 would replay", "to kinetic.records.Account.upsert")
+	r = w.run("", "dlq", "replay", "--pipelines", pipelinesFile, "--code", "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", "--dry-run").expect(t, 0)
+	contains(t, "dlq replay --dry-run", r.stdout, "dry run: nothing is published or removed", ": would be replayed to kinetic.records.Account.upsert",
+		"2 dead letters: 2 would be replayed")
 	if n := w.streamMsgs(topo.DLQStream()); n != 3 {
 		t.Errorf("dry run left %d dead letters", n)
 	}
@@ -299,8 +301,8 @@ func TestDLQ(t *testing.T) {
 	// Fix the cause, replay: the records load.
 	liveBefore := w.live()
 	w.fixSchema()
-	r = w.run("", "dlq", "replay", "--code", "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST").expect(t, 0)
-	contains(t, "dlq replay", r.stdout, "replayed dead letter", "2 replayed")
+	r = w.run("", "dlq", "replay", "--pipelines", pipelinesFile, "--code", "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST").expect(t, 0)
+	contains(t, "dlq replay", r.stdout, ": replayed to kinetic.records.Account.upsert.d-", "(records stream seq ", "2 dead letters: 2 replayed")
 	waitFor(t, "replayed records loaded", func() bool { return w.live() == liveBefore+2 })
 	recs, err := w.sim.Server.Records("Account")
 	if err != nil {
@@ -315,8 +317,8 @@ func TestDLQ(t *testing.T) {
 	}
 	// The second replay replays nothing and publishes nothing.
 	records := w.published(topo.RecordsStream())
-	r = w.run("", "dlq", "replay", "--code", "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST").expect(t, 0)
-	contains(t, "second dlq replay", r.stdout, "0 replayed")
+	r = w.run("", "dlq", "replay", "--pipelines", pipelinesFile, "--code", "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST").expect(t, 0)
+	contains(t, "second dlq replay", r.stdout, "no dead letter matches: nothing to replay")
 	if n := w.published(topo.RecordsStream()); n > records {
 		t.Errorf("second replay published %d records", n-records)
 	}
@@ -354,7 +356,7 @@ func TestDLQReplayToPipelineAndConfirmedPurge(t *testing.T) {
 	// Replayed into the insert pipeline, with the tier fixed by the schema.
 	w.fixSchemaWith("{name: Customer_Tier__c, type: picklist, values: [Platinum, Gold, Silver, Bronze, Copper], restricted: true}")
 	r = w.run("", "dlq", "replay", "--seq", seq, "--to-pipeline", "account-inserts", "--pipelines", pipelinesFile).expect(t, 0)
-	contains(t, "replay --to-pipeline", r.stdout, "replayed dead letter "+seq, "to kinetic.records.Account.insert", "1 replayed")
+	contains(t, "replay --to-pipeline", r.stdout, "dead letter "+seq+": replayed to kinetic.records.Account.insert", "1 dead letters: 1 replayed")
 	waitFor(t, "the replayed record inserted", func() bool { return w.live() == 1 })
 	// "yes" on standard input confirms.
 	r = w.run("yes\n", "dlq", "purge").expect(t, 0)

@@ -76,8 +76,9 @@ func (c Config) Validate() error {
 }
 
 // Connect connects with reconnects forever (a worker outlives NATS restarts)
-// and logs disconnections.
-func (c Config) Connect(log zerolog.Logger) (*nats.Conn, error) {
+// and logs disconnections. extra options go after these (a command that
+// must not buffer publishes while reconnecting adds nats.ReconnectBufSize(-1)).
+func (c Config) Connect(log zerolog.Logger, extra ...nats.Option) (*nats.Conn, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -123,7 +124,7 @@ func (c Config) Connect(log zerolog.Logger) (*nats.Conn, error) {
 		// later is: the caller sees a connection that is not connected.
 		opts = append(opts, nats.RetryOnFailedConnect(true))
 	}
-	nc, err := nats.Connect(c.URLs, opts...)
+	nc, err := nats.Connect(c.URLs, append(opts, extra...)...)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to NATS at %s: %w", redact.URLs(c.URLs), c.redactErr(err))
 	}

@@ -60,7 +60,7 @@ func (r *runner) publishDeadLetter(e *entry, now time.Time) error {
 		Seq:         e.meta.Seq,
 		Key:         e.meta.Key,
 		MsgID:       e.meta.MsgID,
-		Headers:     e.msg.Headers(),
+		Headers:     recordHeaders(e.msg.Headers()),
 		Data:        e.msg.Data(),
 		Code:        e.v.code,
 		Message:     e.v.msg,
@@ -143,4 +143,19 @@ func (r *runner) firstFailureKey(e *entry) string {
 		return ""
 	}
 	return fmt.Sprintf("fail.%s.%d", r.w.topo.RecordsStream(), e.md.Sequence.Stream)
+}
+
+// recordHeaders are a record's headers as its publisher sent them, without
+// what the server adds on delivery (Nats-Pin-Id of a pinned consumer).
+func recordHeaders(h nats.Header) nats.Header {
+	if h.Get("Nats-Pin-Id") == "" {
+		return h
+	}
+	out := nats.Header{}
+	for k, v := range h {
+		if k != "Nats-Pin-Id" {
+			out[k] = v
+		}
+	}
+	return out
 }

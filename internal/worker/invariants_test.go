@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kinetic-sync/kinetic/internal/worker"
@@ -29,7 +30,7 @@ func TestDeadLettersReplayAfterFixingTheSchema(t *testing.T) {
 		t.Fatalf("%v", res.SyncResult)
 	}
 	ctx := ctxT(t)
-	insp, err := deadletter.NewInspector(ctx, e.js, e.topo)
+	insp, err := deadletter.NewInspector(ctx, replayJS(t, e), e.topo, deadletter.WithPipelines(e.cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,14 +63,14 @@ objects:
 		t.Fatal(err)
 	}
 	dry, err := insp.Replay(ctx, deadletter.Filter{Pipeline: "accounts"}, deadletter.ReplayOptions{DryRun: true})
-	if err != nil || len(dry.Replayed) != 3 {
+	if err != nil || dry.Count(deadletter.Replayed) != 3 {
 		t.Fatalf("dry run: %+v %v", dry, err)
 	}
 	if left, _ := insp.List(ctx, deadletter.Filter{}); len(left) != 3 {
 		t.Fatalf("a dry run removed dead letters: %d left", len(left))
 	}
 	rep, err := insp.Replay(ctx, deadletter.Filter{Pipeline: "accounts"}, deadletter.ReplayOptions{})
-	if err != nil || len(rep.Replayed) != 3 || len(rep.Failed) != 0 {
+	if err != nil || rep.Count(deadletter.Replayed) != 3 || rep.Unsettled() != 0 {
 		t.Fatalf("replay: %+v %v", rep, err)
 	}
 	e.waitFor("the replayed records to load", func() bool { return e.live("Account") == 10 })
@@ -77,7 +78,7 @@ objects:
 		t.Fatalf("%d dead letters left after replay", len(left))
 	}
 	again, err := insp.Replay(ctx, deadletter.Filter{}, deadletter.ReplayOptions{})
-	if err != nil || len(again.Replayed) != 0 {
+	if err != nil || len(again.Results) != 0 {
 		t.Fatalf("second replay: %+v %v", again, err)
 	}
 	// Purge.
@@ -107,7 +108,7 @@ func TestReplayTwiceDoesNotDoublePublish(t *testing.T) {
 	if _, err := e.js.PublishMsg(ctx, msg); err != nil {
 		t.Fatal(err)
 	}
-	insp, err := deadletter.NewInspector(ctx, e.js, e.topo)
+	insp, err := deadletter.NewInspector(ctx, replayJS(t, e), e.topo, deadletter.WithPipelines(e.cfg))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +119,7 @@ func TestReplayTwiceDoesNotDoublePublish(t *testing.T) {
 		t.Fatal(err)
 	}
 	rep, err := insp.Replay(ctx, deadletter.Filter{}, deadletter.ReplayOptions{})
-	if err != nil || len(rep.Replayed) != 1 || rep.Duplicates != 1 {
+	if err != nil || rep.Count(deadletter.Replayed) != 1 || !rep.Results[0].Duplicate {
 		t.Fatalf("replay after a crash: %+v %v", rep, err)
 	}
 	s, _ := e.js.Stream(ctx, e.topo.RecordsStream())
@@ -126,6 +127,21 @@ func TestReplayTwiceDoesNotDoublePublish(t *testing.T) {
 	if info.State.Msgs != 1 {
 		t.Fatalf("records stream holds %d copies, want 1", info.State.Msgs)
 	}
+}
+
+// replayJS connects as deadletter.Replay needs: without a reconnect buffer.
+func replayJS(t *testing.T, e *env) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(e.nats.ClientURL(), nats.ReconnectBufSize(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
 }
 
 // A worker that dies mid-batch without acking: its records are redelivered

@@ -68,9 +68,10 @@ type runner struct {
 	paused     atomic.Bool
 	authFailed atomic.Bool
 	refused    atomic.Pointer[string] // why the org refuses the pipeline's configuration
-	refreshed  atomic.Int64           // unix nanos of the last describe refresh for a replay
-	lastCall   atomic.Int32           // salesforce.Class of the last call
-	calls      atomic.Int64           // API calls, for batch results
+	refreshMu  sync.Mutex
+	refreshed  time.Time    // when the last describe refresh for replayed records began
+	lastCall   atomic.Int32 // salesforce.Class of the last call
+	calls      atomic.Int64 // API calls, for batch results
 }
 
 // pinGroup is the priority group of the partition consumers.
@@ -279,15 +280,20 @@ func (r *runner) refuse(why string) {
 	r.log.Error().Str("reason", why).Msg("pipeline refused: its configuration does not fit the org; it does not run (fix the pipelines file or the org, then restart the worker)")
 }
 
-// refreshForReplay re-reads the describe, at most every few seconds, before
-// loading replayed records: a dead letter is replayed after its cause was
-// fixed, often in the org's schema, which the value check must then know.
-func (r *runner) refreshForReplay(ctx context.Context) {
-	now := time.Now().UnixNano()
-	last := r.refreshed.Load()
-	if now-last < int64(2*time.Second) || !r.refreshed.CompareAndSwap(last, now) {
+// refreshForReplay re-reads the describe before replayed records are
+// checked: a dead letter is replayed after its cause was fixed, often in the
+// org's schema, which the value check must then know. A refresh that began
+// after the records were published covers them (the fix came before the
+// replay); concurrent fetches wait for the one in progress.
+func (r *runner) refreshForReplay(ctx context.Context, published time.Time) {
+	r.refreshMu.Lock()
+	defer r.refreshMu.Unlock()
+	// A second's margin for the skew between this clock and the server's,
+	// which stamped published.
+	if r.refreshed.After(published.Add(time.Second)) {
 		return
 	}
+	r.refreshed = time.Now()
 	if err := r.p.RefreshSchema(ctx); err != nil {
 		r.log.Warn().Err(err).Msg("re-reading the describe for replayed records failed; checking against the one in hand")
 	}
@@ -368,11 +374,19 @@ func (r *runner) receive(msgs []jetstream.Msg, part int) []*entry {
 	m.BatchSize.WithLabelValues(r.name).Observe(float64(len(msgs)))
 	m.Batches.WithLabelValues(r.name).Inc()
 	m.InFlight.WithLabelValues(r.name).Add(float64(len(msgs)))
+	var replayed time.Time // the latest publish time of a replayed record here
 	for _, msg := range msgs {
-		if msg.Headers().Get(messages.HeaderReplayOf) != "" {
-			r.refreshForReplay(context.Background())
-			break
+		if msg.Headers().Get(messages.HeaderReplayOf) == "" {
+			continue
 		}
+		if md, err := msg.Metadata(); err == nil && md.Timestamp.After(replayed) {
+			replayed = md.Timestamp
+		} else if err != nil {
+			replayed = time.Now()
+		}
+	}
+	if !replayed.IsZero() {
+		r.refreshForReplay(context.Background(), replayed)
 	}
 	entries := make([]*entry, 0, len(msgs))
 	now := time.Now()

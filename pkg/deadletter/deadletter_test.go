@@ -2,13 +2,14 @@ package deadletter_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
@@ -16,18 +17,19 @@ import (
 	"github.com/kinetic-sync/kinetic/internal/devenv"
 	"github.com/kinetic-sync/kinetic/pkg/deadletter"
 	"github.com/kinetic-sync/kinetic/pkg/messages"
+	"github.com/kinetic-sync/kinetic/pkg/pipeline"
 )
 
-// TestMain checks for leaked goroutines. It gives goroutines a few seconds
-// to end first: Inspector.List returns while the fetch it started is still
-// waiting out its expiry (see TestListLeavesNoFetchRunning in
-// pkg/deadletter), a goroutine that ends on its own within two seconds.
-// A goroutine still there after five seconds is a leak.
+// TestMain checks for leaked goroutines. (Inspector.List returns only once
+// the subscription of its read is closed: see TestListLeavesNoFetchRunning
+// in pkg/deadletter.)
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 type env struct {
 	t    *testing.T
+	url  string
 	nc   *nats.Conn
+	inc  *nats.Conn // e.insp's
 	js   jetstream.JetStream
 	topo messages.Topology
 	insp *deadletter.Inspector
@@ -41,12 +43,66 @@ func setup(t *testing.T) *env {
 	if err := e.topo.Ensure(ctxT(t), e.js); err != nil {
 		t.Fatal(err)
 	}
-	insp, err := deadletter.NewInspector(ctxT(t), e.js, messages.Topology{})
+	e.insp, e.inc = e.inspectorConn()
+	return e
+}
+
+// testPipelines are the pipelines of the dead letters the tests store.
+const testPipelines = `
+pipelines:
+  - name: accounts
+    sobject: Account
+    mode: upsert
+    external_id_field: External_Key__c
+    mapping: {ext_id: External_Key__c, company: Name}
+  - name: contacts
+    sobject: Contact
+    mode: upsert
+    external_id_field: External_Key__c
+    mapping: {ext_id: External_Key__c, company: Name}
+  - name: account-deletes
+    sobject: Account
+    mode: delete
+    external_id_field: External_Key__c
+    mapping: {ext_id: External_Key__c}
+  - name: account-inserts
+    sobject: Account
+    mode: insert
+    mapping: {ext_id: External_Key__c, company: Name}
+`
+
+func pipelines(t *testing.T) *pipeline.Config {
+	t.Helper()
+	cfg, err := pipeline.ParseConfig("pipelines.yaml", []byte(testPipelines))
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.insp = insp
-	return e
+	return cfg
+}
+
+// inspector returns a new Inspector on the test's server, with the test
+// pipelines and a retry schedule short enough for tests.
+func (e *env) inspector(opts ...deadletter.Option) *deadletter.Inspector {
+	e.t.Helper()
+	insp, _ := e.inspectorConn(opts...)
+	return insp
+}
+
+func (e *env) inspectorConn(opts ...deadletter.Option) (*deadletter.Inspector, *nats.Conn) {
+	e.t.Helper()
+	opts = append([]deadletter.Option{deadletter.WithPipelines(pipelines(e.t)), deadletter.WithBackOff(testBackOff)}, opts...)
+	nc, js := connect(e.t, e.url)
+	insp, err := deadletter.NewInspector(ctxT(e.t), js, e.topo, opts...)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return insp, nc
+}
+
+func testBackOff() backoff.BackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval, b.MaxElapsedTime = 10*time.Millisecond, 500*time.Millisecond, 20*time.Second
+	return b
 }
 
 // bare starts an embedded JetStream server without any stream.
@@ -54,7 +110,23 @@ func bare(t *testing.T) *env {
 	t.Helper()
 	ns := devenv.StartTestNATS(t)
 	nc, js := ns.ConnectTest(t)
-	return &env{t: t, nc: nc, js: js, topo: messages.Topology{}.WithDefaults()}
+	return &env{t: t, url: ns.ClientURL(), nc: nc, js: js, topo: messages.Topology{}.WithDefaults()}
+}
+
+// connect makes a connection for Inspectors: one that does not buffer
+// publishes while reconnecting, as Replay needs.
+func connect(t *testing.T, url string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.ReconnectBufSize(-1), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -72,6 +144,12 @@ type dl struct {
 // store stores a dead letter as a worker would and returns its stream sequence.
 func (e *env) store(d dl) uint64 {
 	e.t.Helper()
+	return e.storeLetter(e.letter(d))
+}
+
+// letter builds a dead letter as a worker would, of a record published
+// unkeyed.
+func (e *env) letter(d dl) *messages.DeadLetter {
 	rec := fmt.Sprintf(`{"ext_id":"%s-%d","company":""}`, d.job, d.seq)
 	h := map[string][]string{
 		messages.HeaderJob: {d.job}, messages.HeaderSeq: {fmt.Sprint(d.seq)},
@@ -79,18 +157,27 @@ func (e *env) store(d dl) uint64 {
 		"X-Trace": {"t1", "t2"},
 	}
 	now := time.Now().UTC()
-	letter := &messages.DeadLetter{
+	return &messages.DeadLetter{
 		Pipeline: d.pipeline, SObject: d.sobject, Mode: d.mode,
 		Subject: e.topo.Subjects().Records(d.sobject, d.mode), Stream: e.topo.RecordsStream(), StreamSeq: uint64(d.seq) + 100,
 		Job: d.job, Seq: d.seq, MsgID: fmt.Sprintf("%s-%d", d.job, d.seq), Headers: h, Data: []byte(rec),
 		Code: d.code, Message: "it failed: " + d.code, Fields: []string{"Name"}, Attempts: 1,
 		FirstFailure: now, LastFailure: now, Worker: "w-1",
 	}
+}
+
+// storeLetter stores a dead letter in its pipeline's dead-letter subject.
+func (e *env) storeLetter(letter *messages.DeadLetter) uint64 {
+	e.t.Helper()
 	hdr, body, err := messages.EncodeDeadLetter(letter)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	msg := &nats.Msg{Subject: e.topo.Subjects().DeadLetters(d.pipeline, d.sobject, d.mode), Header: hdr, Data: body}
+	pipe := letter.Pipeline
+	if pipe == "" {
+		pipe = "unnamed"
+	}
+	msg := &nats.Msg{Subject: e.topo.Subjects().DeadLetters(pipe, letter.SObject, letter.Mode), Header: hdr, Data: body}
 	ack, err := e.js.PublishMsg(ctxT(e.t), msg)
 	if err != nil {
 		e.t.Fatal(err)
@@ -280,185 +367,6 @@ func TestNewInspectorWithoutStreams(t *testing.T) {
 	}
 }
 
-func TestReplay(t *testing.T) {
-	t.Parallel()
-	e := setup(t)
-	e.storeFive()
-	rep, err := e.insp.Replay(ctxT(t), deadletter.Filter{Pipeline: "accounts"}, deadletter.ReplayOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := seqsOf(rep.Replayed); !slices.Equal(got, []uint64{1, 2}) || rep.Duplicates != 0 || len(rep.Failed) != 0 {
-		t.Fatalf("report: replayed %v, duplicates %d, failed %v", got, rep.Duplicates, rep.Failed)
-	}
-	// The dead letters are gone; the others stay.
-	if got := e.list(deadletter.Filter{}); !slices.Equal(got, []uint64{3, 4, 5}) {
-		t.Errorf("left %v", got)
-	}
-	if _, err := e.insp.Get(ctxT(t), 1); err == nil {
-		t.Error("replayed dead letter 1 is still there")
-	}
-	// The records stream got the original bytes and headers.
-	s, err := e.js.Stream(ctxT(t), e.topo.RecordsStream())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := e.streamMsgs(e.topo.RecordsStream()); n != 2 {
-		t.Fatalf("records stream holds %d", n)
-	}
-	for i, dlSeq := range []uint64{1, 2} {
-		raw, err := s.GetMsg(ctxT(t), uint64(i+1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if raw.Subject != "kinetic.records.Account.upsert" || string(raw.Data) != fmt.Sprintf(`{"ext_id":"job-1-%d","company":""}`, i+1) {
-			t.Errorf("republished %s %s", raw.Subject, raw.Data)
-		}
-		h := raw.Header
-		if h.Get(messages.HeaderStopOnError) != "" {
-			t.Errorf("Kinetic-Stop-On-Error kept: %v", h)
-		}
-		if h.Get(messages.HeaderReplayOf) != fmt.Sprint(dlSeq) {
-			t.Errorf("Kinetic-Replay-Of %q, want %d", h.Get(messages.HeaderReplayOf), dlSeq)
-		}
-		if got, want := h.Get(messages.HeaderMsgID), fmt.Sprintf("replay-KINETIC_DLQ-%d", dlSeq); got != want {
-			t.Errorf("Nats-Msg-Id %q, want %q", got, want)
-		}
-		if h.Get(messages.HeaderJob) != "job-1" || h.Get(messages.HeaderSeq) != fmt.Sprint(i+1) {
-			t.Errorf("job headers not kept: %v", h)
-		}
-		if strings.Join(h.Values("X-Trace"), ",") != "t1,t2" {
-			t.Errorf("X-Trace %v", h.Values("X-Trace"))
-		}
-		meta, err := messages.ParseRecordMeta(h)
-		if err != nil || meta.ReplayOf != dlSeq || meta.StopOnError {
-			t.Errorf("meta %+v, %v", meta, err)
-		}
-	}
-	// Replaying again finds nothing and publishes nothing.
-	rep, err = e.insp.Replay(ctxT(t), deadletter.Filter{Pipeline: "accounts"}, deadletter.ReplayOptions{})
-	if err != nil || len(rep.Replayed) != 0 || len(rep.Failed) != 0 {
-		t.Errorf("second replay: %+v, %v", rep, err)
-	}
-	if n := e.streamMsgs(e.topo.RecordsStream()); n != 2 {
-		t.Errorf("records stream holds %d after the second replay", n)
-	}
-}
-
-// A replay interrupted after the republish but before the delete: the second
-// replay's republish is a duplicate, the dead letter is deleted, and the
-// record is stored once.
-func TestReplayAfterInterruptedReplay(t *testing.T) {
-	t.Parallel()
-	e := setup(t)
-	seq := e.store(dl{"accounts", "Account", "upsert", "X", "job-1", 1})
-	m := nats.NewMsg("kinetic.records.Account.upsert")
-	m.Data = []byte(`{"ext_id":"job-1-1","company":""}`)
-	m.Header.Set(messages.HeaderMsgID, fmt.Sprintf("replay-KINETIC_DLQ-%d", seq))
-	if _, err := e.js.PublishMsg(ctxT(t), m); err != nil {
-		t.Fatal(err)
-	}
-	rep, err := e.insp.Replay(ctxT(t), deadletter.Filter{}, deadletter.ReplayOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rep.Replayed) != 1 || rep.Duplicates != 1 || len(rep.Failed) != 0 {
-		t.Errorf("report %+v", rep)
-	}
-	if n := e.streamMsgs(e.topo.RecordsStream()); n != 1 {
-		t.Errorf("records stream holds %d, want 1", n)
-	}
-	if n := e.streamMsgs(e.topo.DLQStream()); n != 0 {
-		t.Errorf("dead-letter stream holds %d, want 0", n)
-	}
-}
-
-func TestReplayDryRun(t *testing.T) {
-	t.Parallel()
-	e := setup(t)
-	e.storeFive()
-	rep, err := e.insp.Replay(ctxT(t), deadletter.Filter{Code: "REQUIRED_FIELD_MISSING"}, deadletter.ReplayOptions{DryRun: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := seqsOf(rep.Replayed); !slices.Equal(got, []uint64{1, 3}) {
-		t.Errorf("would replay %v", got)
-	}
-	if n := e.streamMsgs(e.topo.RecordsStream()); n != 0 {
-		t.Errorf("dry run published %d records", n)
-	}
-	if got := e.list(deadletter.Filter{}); len(got) != 5 {
-		t.Errorf("dry run deleted dead letters: %v left", got)
-	}
-}
-
-func TestReplayToAnotherSubject(t *testing.T) {
-	t.Parallel()
-	e := setup(t)
-	e.storeFive()
-	to := e.topo.Subjects().Records("Account", "insert")
-	rep, err := e.insp.Replay(ctxT(t), deadletter.Filter{Seqs: []uint64{1}}, deadletter.ReplayOptions{Subject: to})
-	if err != nil || len(rep.Replayed) != 1 || len(rep.Failed) != 0 {
-		t.Fatalf("%+v, %v", rep, err)
-	}
-	s, err := e.js.Stream(ctxT(t), e.topo.RecordsStream())
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := s.GetLastMsgForSubject(ctxT(t), to)
-	if err != nil {
-		t.Fatalf("nothing on %s: %v", to, err)
-	}
-	if string(raw.Data) != `{"ext_id":"job-1-1","company":""}` || raw.Header.Get(messages.HeaderReplayOf) != "1" {
-		t.Errorf("republished %s %v", raw.Data, raw.Header)
-	}
-	if n := e.streamMsgs(e.topo.RecordsStream()); n != 1 {
-		t.Errorf("records stream holds %d", n)
-	}
-}
-
-// A republish the records stream does not take fails that dead letter only;
-// it stays in place.
-func TestReplayFailureKeepsDeadLetter(t *testing.T) {
-	t.Parallel()
-	e := setup(t)
-	e.storeFive()
-	// The dead-letter stream's own subject is not the records stream's.
-	rep, err := e.insp.Replay(ctxT(t), deadletter.Filter{Seqs: []uint64{2, 3}}, deadletter.ReplayOptions{Subject: "kinetic.dlq.x.y.z"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rep.Replayed) != 0 || len(rep.Failed) != 2 {
-		t.Fatalf("report %+v", rep)
-	}
-	for i, err := range rep.Failed {
-		if !strings.Contains(err.Error(), fmt.Sprintf("dead letter %d", []int{2, 3}[i])) {
-			t.Errorf("failure %q does not name the dead letter", err)
-		}
-	}
-	if got := e.list(deadletter.Filter{}); !slices.Equal(got, []uint64{1, 2, 3, 4, 5}) {
-		t.Errorf("dead letters after failed replays: %v", got)
-	}
-	if n := e.streamMsgs(e.topo.RecordsStream()); n != 0 {
-		t.Errorf("records stream holds %d", n)
-	}
-}
-
-func TestReplayCanceled(t *testing.T) {
-	t.Parallel()
-	e := setup(t)
-	e.storeFive()
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	rep, err := e.insp.Replay(ctx, deadletter.Filter{Seqs: []uint64{1}}, deadletter.ReplayOptions{})
-	if err == nil {
-		t.Fatalf("canceled replay: %+v", rep)
-	}
-	if got := e.list(deadletter.Filter{}); len(got) != 5 {
-		t.Errorf("canceled replay changed the dead letters: %v", got)
-	}
-}
-
 func TestPurge(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
@@ -487,39 +395,82 @@ func TestPurge(t *testing.T) {
 	}
 }
 
-// fetchGoroutines counts goroutines running a JetStream pull fetch.
-func fetchGoroutines() int {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			return strings.Count(string(buf[:n]), "jetstream.(*pullConsumer).fetch.func1(")
+// List must not leave work running after it returns: it returns only once
+// the subscription its read used is closed, so the connection has exactly
+// the subscriptions it had before, at once, with no waiting. (Each List once
+// returned while its Fetch still waited for more, leaving a goroutine and an
+// inbox subscription for up to 2 s; a later version still returned before
+// the fetch had unsubscribed.)
+func TestListLeavesNoFetchRunning(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.storeFive()
+	before := e.inc.NumSubscriptions()
+	for _, f := range []deadletter.Filter{{}, {Limit: 2}, {Pipeline: "contacts"}, {Pipeline: "nope"}, {Since: time.Now().Add(time.Hour)}} {
+		e.list(f)
+		if after := e.inc.NumSubscriptions(); after != before {
+			t.Fatalf("List(%+v) returned with %d subscriptions still open", f, after-before)
 		}
-		buf = make([]byte, 2*len(buf))
 	}
 }
 
-// List must not leave work running after it returns. (Not parallel: it
-// counts goroutines of the whole process.)
-// (each once returned at the last message while its Fetch still waited
-// for more, leaving a goroutine and inbox subscription for up to 2 s.)
-func TestListLeavesNoFetchRunning(t *testing.T) {
-	e := setup(t)
-	e.storeFive()
-	before := fetchGoroutines()
-	if got := e.list(deadletter.Filter{}); len(got) != 5 {
-		t.Fatalf("listed %v", got)
+// countingBackOff retries at once, at most max times, and counts its waits.
+type countingBackOff struct{ n, max int }
+
+func (b *countingBackOff) NextBackOff() time.Duration {
+	if b.n >= b.max {
+		return backoff.Stop
 	}
-	// The fetch goroutine closes its message channel and then unsubscribes
-	// its inbox, so it may take a moment to exit after List returns. A fetch
-	// left waiting for more messages would stay for its full 1 s expiry.
-	deadline := time.Now().Add(300 * time.Millisecond)
-	after := fetchGoroutines()
-	for after > before && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-		after = fetchGoroutines()
+	b.n++
+	return 0
+}
+func (b *countingBackOff) Reset() {}
+
+// Operations retry through failures that pass (no responders, timeouts,
+// 503s) on the injected schedule, and give up at once on any other.
+func TestRetryUsesTheInjectedBackOff(t *testing.T) {
+	t.Parallel()
+	e := bare(t)
+	if err := e.topo.Ensure(ctxT(t), e.js); err != nil {
+		t.Fatal(err)
 	}
-	if after > before {
-		t.Errorf("%d fetch goroutines still running 300 ms after List returned", after-before)
+	var b *countingBackOff
+	insp, err := deadletter.NewInspector(ctxT(t), e.js, e.topo, deadletter.WithBackOff(func() backoff.BackOff {
+		b = &countingBackOff{max: 3}
+		return b
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unavailable := &jetstream.APIError{Code: 503, ErrorCode: 10008, Description: "JetStream system temporarily unavailable"}
+	for _, c := range []struct {
+		name    string
+		errs    []error // what the tries return, in turn
+		wantErr error
+		tries   int
+	}{
+		{"success", []error{nil}, nil, 1},
+		{"no responders, then success", []error{nats.ErrNoResponders, nats.ErrNoResponders, nil}, nil, 3},
+		{"503, then success", []error{unavailable, nil}, nil, 2},
+		{"timeout until the schedule stops", []error{nats.ErrTimeout, nats.ErrTimeout, nats.ErrTimeout, nats.ErrTimeout, nats.ErrTimeout}, nats.ErrTimeout, 4},
+		{"not found: at once", []error{jetstream.ErrMsgNotFound, nil}, jetstream.ErrMsgNotFound, 1},
+	} {
+		tries := 0
+		err := deadletter.Retry(ctxT(t), insp, func(ctx context.Context) error {
+			if _, ok := ctx.Deadline(); !ok {
+				t.Errorf("%s: a try without a deadline", c.name)
+			}
+			err := c.errs[tries]
+			tries++
+			return err
+		})
+		if !errors.Is(err, c.wantErr) || (c.wantErr == nil) != (err == nil) || tries != c.tries {
+			t.Errorf("%s: %d tries, %v; want %d, %v", c.name, tries, err, c.tries, c.wantErr)
+		}
+	}
+	ctx, cancel := context.WithCancel(ctxT(t))
+	cancel()
+	if err := deadletter.Retry(ctx, insp, func(context.Context) error { return nats.ErrNoResponders }); err == nil {
+		t.Error("a canceled context: no error")
 	}
 }
