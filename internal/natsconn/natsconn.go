@@ -27,7 +27,12 @@ type Config struct {
 	TLSCert   string // NATS_TLS_CERT: client certificate (mutual TLS)
 	TLSKey    string // NATS_TLS_KEY
 	TLSCA     string // NATS_TLS_CA: CA bundle to verify the server
-	Name      string // connection name shown by the server
+	// InboxPrefix (NATS_INBOX_PREFIX) replaces _INBOX as the prefix of reply
+	// subjects: JetStream acks, API replies and pulled messages arrive there.
+	// Give each user its own (e.g. _INBOX_worker) and allow it to subscribe
+	// to that prefix only, so that no user can read another's replies.
+	InboxPrefix string
+	Name        string // connection name shown by the server
 }
 
 // DefaultURL is where NATS is looked for when nothing is set.
@@ -48,6 +53,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.TLSCert, "nats-tls-cert", env("NATS_TLS_CERT", ""), "client certificate for mutual TLS (env NATS_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "nats-tls-key", env("NATS_TLS_KEY", ""), "client key for mutual TLS (env NATS_TLS_KEY)")
 	fs.StringVar(&c.TLSCA, "nats-tls-ca", env("NATS_TLS_CA", ""), "CA bundle that verifies the server (env NATS_TLS_CA)")
+	fs.StringVar(&c.InboxPrefix, "nats-inbox-prefix", env("NATS_INBOX_PREFIX", ""), "prefix of reply subjects instead of _INBOX, e.g. _INBOX_worker (env NATS_INBOX_PREFIX)")
 	// Secrets: defaults from the environment, never printed by --help.
 	c.Password = os.Getenv("NATS_PASSWORD")
 	c.Token = os.Getenv("NATS_TOKEN")
@@ -117,6 +123,9 @@ func (c Config) Connect(log zerolog.Logger) (*nats.Conn, error) {
 	}
 	if c.TLSCA != "" {
 		opts = append(opts, nats.RootCAs(c.TLSCA))
+	}
+	if c.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(c.InboxPrefix))
 	}
 	nc, err := nats.Connect(c.URLs, opts...)
 	if err != nil {
