@@ -29,6 +29,7 @@ import (
 	"github.com/testcontainers/testcontainers-go/network"
 	"github.com/testcontainers/testcontainers-go/wait"
 
+	"github.com/kinetic-sync/kinetic/deploy/natsauth"
 	"github.com/kinetic-sync/kinetic/pkg/messages"
 	"github.com/kinetic-sync/kinetic/pkg/pipeline"
 	"github.com/kinetic-sync/kinetic/pkg/salesforce/sfsim"
@@ -68,6 +69,13 @@ var keys = sync.OnceValues(func() (priv, pub []byte) {
 type Options struct {
 	// Workers is how many worker replicas to start. Default 3.
 	Workers int
+	// Secure runs NATS as deploy/docker-compose.yaml does: the servers load
+	// deploy/nats/nats-server.conf with material from deploy/natsauth (TLS
+	// on client and route connections, mutual on routes; nkey users with
+	// permissions). The workers connect as the worker user, and the test
+	// process's NC and JS as the operator (secure_test.go). The servers'
+	// monitoring port is then inside the containers only.
+	Secure bool
 }
 
 // Cluster is one test's world: its own Docker network, a 3-node NATS
@@ -95,6 +103,10 @@ type Cluster struct {
 
 	workerEnv     map[string]string
 	pipelinesYAML []byte // testdata/pipelines.yaml, copied into every worker
+
+	// Secrets is the directory of the Secure cluster's certificates and
+	// nkeys (deploy/natsauth's layout); "" when not Secure.
+	Secrets string
 }
 
 // Node is one container.
@@ -141,6 +153,9 @@ func NewCluster(t *testing.T, o Options) *Cluster {
 	}
 	c.net = nw
 
+	if o.Secure {
+		c.generateSecrets()
+	}
 	c.startNATS()
 	c.startSim()
 	c.connect()
@@ -159,6 +174,9 @@ func NewCluster(t *testing.T, o Options) *Cluster {
 		// Far above any latency the tests inject, far below the 2m default:
 		// a call into a partitioned network gives up in reasonable time.
 		"SF_TIMEOUT": "30s",
+	}
+	for k, v := range c.clientEnv(natsauth.Worker) {
+		c.workerEnv[k] = v
 	}
 	c.Workers = c.startAll("worker", o.Workers, c.workerRequest)
 	retries := 0
@@ -231,6 +249,10 @@ func (c *Cluster) startAll(kind string, count int, reqFor func(name string) test
 
 func (c *Cluster) startNATS() {
 	c.t.Helper()
+	if c.Secrets != "" {
+		c.NATS = c.startAll("nats", 3, c.secureNATSRequest)
+		return
+	}
 	c.NATS = c.startAll("nats", 3, func(name string) testcontainers.GenericContainerRequest {
 		var routes []string
 		for i := 1; i <= 3; i++ {
@@ -284,29 +306,40 @@ func (c *Cluster) workerRequest(name string) testcontainers.GenericContainerRequ
 	return c.request(name, imageWorker, testcontainers.ContainerRequest{
 		Env:          env,
 		ExposedPorts: []string{portMetrics},
-		Files:        []testcontainers.ContainerFile{{Reader: bytes.NewReader(c.pipelinesYAML), ContainerFilePath: ctrPipelines, FileMode: 0o644}},
+		Files: append([]testcontainers.ContainerFile{{Reader: bytes.NewReader(c.pipelinesYAML), ContainerFilePath: ctrPipelines, FileMode: 0o644}},
+			c.clientFiles(natsauth.Worker)...),
 		WaitingFor: wait.ForHTTP("/readyz").WithPort(portMetrics).WithForcedIPv4LocalHost().
 			WithStartupTimeout(startupTimeout).WithPollInterval(250 * time.Millisecond),
 	})
+}
+
+// hostURLs are the NATS servers' client URLs on their published ports.
+func (c *Cluster) hostURLs() []string {
+	scheme := "nats://"
+	if c.Secrets != "" {
+		scheme = "tls://"
+	}
+	var urls []string
+	for _, n := range c.NATS {
+		urls = append(urls, scheme+n.HostPort(portNATS))
+	}
+	return urls
 }
 
 // connect connects the test process to the NATS cluster through the mapped
 // client ports, and waits until JetStream answers (meta leader elected).
 func (c *Cluster) connect() {
 	c.t.Helper()
-	var urls []string
-	for _, n := range c.NATS {
-		urls = append(urls, "nats://"+n.HostPort(portNATS))
-	}
-	nc, err := nats.Connect(strings.Join(urls, ","),
+	urls := c.hostURLs()
+	nc, err := nats.Connect(strings.Join(urls, ","), append([]nats.Option{
 		nats.Name("kinetic-integration-test"),
 		// The test process talks to the published ports only, never to the
 		// containers' own addresses that the servers would advertise.
 		nats.IgnoreDiscoveredServers(),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
-		nats.Timeout(5*time.Second),
-	)
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.Timeout(5 * time.Second),
+	}, c.clientOptions(natsauth.Operator)...)...)
 	if err != nil {
 		c.t.Fatalf("connecting to NATS at %v: %v", urls, err)
 	}
