@@ -43,7 +43,9 @@ import (
 //     settle records, forge results or dead letters, write the workers' state,
 //     or listen to records or another user's replies;
 //   - an operator can list and purge dead letters (the dead-letter binary
-//     too, where the producer's credentials fail), but cannot delete a stream.
+//     too, where the producer's credentials fail), but cannot delete a stream;
+//   - a worker can announce itself in the workers bucket and list the
+//     others, and so can the operator list them; a producer cannot.
 func TestSecureNATS(t *testing.T) {
 	c := NewCluster(t, Options{Workers: 2, Secure: true})
 
@@ -236,6 +238,40 @@ func TestSecureNATS(t *testing.T) {
 		}
 		op.refusedPublish(t, "delete the records stream", "$JS.API.STREAM.DELETE.KINETIC_RECORDS", "")
 		op.refusedPublish(t, "purge the results", "$JS.API.STREAM.PURGE.KINETIC_RESULTS", "{}")
+	})
+
+	t.Run("the workers bucket", func(t *testing.T) {
+		// What a worker announces and reads to share out partitions, and
+		// what the operator (the console) reads: with the worker's and the
+		// operator's own credentials.
+		ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second)
+		defer cancel()
+		w := c.connectAs(natsauth.Worker)
+		kv, err := w.JS.KeyValue(ctx, c.Topo.WorkersBucket())
+		if err != nil {
+			t.Fatalf("the worker opens %s: %v", c.Topo.WorkersBucket(), err)
+		}
+		status, err := messages.EncodeWorkerStatus(messages.WorkerStatus{ID: "secure-test", Started: time.Now(), Updated: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := kv.Put(ctx, "secure-test", status); err != nil {
+			t.Fatalf("the worker announces itself: %v", err)
+		}
+		defer func() { _ = kv.Delete(context.WithoutCancel(ctx), "secure-test") }()
+		for _, rc := range []*roleConn{w, op} {
+			list, err := messages.ListWorkers(ctx, rc.JS, c.Topo)
+			if err != nil || !slices.ContainsFunc(list, func(s messages.WorkerStatus) bool { return s.ID == "secure-test" }) {
+				t.Errorf("the %s lists the workers: %v (%v), want secure-test among them", rc.role, list, err)
+			}
+		}
+		prod.provoked["$JS.API.STREAM.INFO.KV_KINETIC_WORKERS"] = true
+		pctx, pcancel := context.WithTimeout(ctx, 3*time.Second)
+		defer pcancel()
+		if _, err := prod.JS.KeyValue(pctx, c.Topo.WorkersBucket()); err == nil {
+			t.Error("the producer opened the workers bucket")
+		}
+		prod.expectViolation(t, `Publish to "$JS.API.STREAM.INFO.KV_KINETIC_WORKERS"`)
 	})
 
 	t.Run("no permission is missing", func(t *testing.T) {
