@@ -21,7 +21,7 @@
 # deploy/certgen if missing). Host ports are picked by Docker (port 0), so it
 # does not collide with a stack left running. Environment:
 #   SMOKE_WORKERS       worker replicas (default 2)
-#   SMOKE_TIMEOUT       seconds for the whole run before it gives up (default 300)
+#   SMOKE_TIMEOUT       seconds for the whole run before it gives up (default 420)
 #   SMOKE_KEEP=1        leave the stack running for inspection (remove it with the
 #                       `down -v` command printed at the end)
 #   KINETIC_IMAGE_TAG   the images' tag (default dev)
@@ -30,7 +30,7 @@ set -euo pipefail
 deploy_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 project="kinetic-smoke-$$"
 workers="${SMOKE_WORKERS:-2}"
-budget="${SMOKE_TIMEOUT:-300}"
+budget="${SMOKE_TIMEOUT:-420}"
 tag="${KINETIC_IMAGE_TAG:-dev}"
 secrets="$deploy_dir/secrets/nats"
 # The simulator's port is published by the opt-in override, for its admin API.
