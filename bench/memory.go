@@ -84,7 +84,7 @@ func (h *harness) drain(ctx context.Context, bin string, n int) (drainResult, er
 		"KINETIC_PIPELINES="+pipelinesFile,
 		"KINETIC_METRICS_ADDR=127.0.0.1:"+strconv.Itoa(port),
 		"KINETIC_LOG_LEVEL=warn",
-		"SF_LOGIN_URL="+sf.LoginURL, "SF_CLIENT_ID="+sf.ClientID, "SF_USERNAME="+sf.Username, "SF_PRIVATE_KEY="+sf.PrivateKey,
+		"SF_LOGIN_URL="+sf.LoginURL, "SF_ALLOW_HTTP=true", "SF_CLIENT_ID="+sf.ClientID, "SF_USERNAME="+sf.Username, "SF_PRIVATE_KEY="+sf.PrivateKey,
 	)
 	cmd.Stderr = os.Stderr
 	h.printf("(6) memory: one worker process drains it")

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Builds Kinetic's images without pulling anything: static binaries are
 # compiled on the host (CGO_ENABLED=0, as release tools such as goreleaser
-# do) and copied onto scratch with the host's CA bundle.
+# do) and copied onto scratch with the host's CA bundle. Then makes the
+# compose stack's NATS certificates and nkeys in deploy/secrets/nats/ if they
+# are not there yet (deploy/certgen; KINETIC_NATS_SANS adds host names).
 #
 #   deploy/build-images.sh            # kinetic/{worker,producer,sfsim,nats}:dev
-#   TAG=1.0 deploy/build-images.sh
+#   TAG=1.0 deploy/build-images.sh    # compose and the tests take KINETIC_IMAGE_TAG=1.0
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tag="${TAG:-dev}"
+tag="${TAG:-${KINETIC_IMAGE_TAG:-dev}}"
 out=deploy/.build
 rm -rf "$out"
 mkdir -p "$out"
@@ -41,3 +43,6 @@ for img in worker producer sfsim nats; do
   fi
   echo "built kinetic/$img:$tag"
 done
+
+# The NATS material of deploy/docker-compose.yaml, for the host (not an image).
+GOOS= go run ./deploy/certgen

@@ -1,32 +1,44 @@
 #!/usr/bin/env bash
 # Smoke test of deploy/docker-compose.yaml (`make smoke`, after `make images`):
-# brings up the 3-node NATS cluster, the simulator and a worker, then 2 worker
-# replicas and the one-shot producer, under a project of its own; waits for
-# the example job (examples/data/accounts.csv: 2,000 accounts, 8 designed to
-# fail), then checks
+# brings up the whole stack in one `up -d` under a project of its own: the
+# 3-node NATS cluster (TLS, nkey users), the simulator, SMOKE_WORKERS worker
+# replicas (KINETIC_WORKERS, as deploy/.env sets it) and the one-shot
+# producer; waits for the example job (examples/data/accounts.csv: 2,000
+# accounts, 8 designed to fail), then checks
 #   - the producer exited 3 (PARTIAL) with 2000 records: 1992 loaded, 8 dead-lettered;
 #   - its success and error CSVs hold 1992 and 8 rows;
-#   - the simulated org holds 1992 live Accounts (GET /__admin/count/Account);
-#   - the dead-letter stream lists 8 dead letters (producer dlq list);
+#   - the simulated org holds 1992 live Accounts (GET /__admin/count/Account,
+#     published by deploy/compose/sfsim-admin.yaml);
+#   - the operator lists 8 dead letters (operator dlq list);
+#   - NATS's published port demands TLS and authentication, and the
+#     producer's credentials work through it from the host (producer wait,
+#     the host command of README.md) but cannot purge dead letters;
 #   - the workers' /metrics count 1992 loaded and 8 dead-lettered records.
 # It always removes the stack and its volumes (down -v), and on failure prints
 # the state and logs of the services involved.
 #
-# Host ports are picked by Docker (port 0), so it does not collide with a
-# stack left running. Environment:
-#   SMOKE_WORKERS  worker replicas (default 2)
-#   SMOKE_TIMEOUT  seconds for the whole run before it gives up (default 300)
-#   SMOKE_KEEP=1   leave the stack running for inspection (remove it with the
-#                  `down -v` command printed at the end)
+# The NATS certificates and nkeys come from deploy/secrets/nats (made by
+# deploy/certgen if missing). Host ports are picked by Docker (port 0), so it
+# does not collide with a stack left running. Environment:
+#   SMOKE_WORKERS       worker replicas (default 2)
+#   SMOKE_TIMEOUT       seconds for the whole run before it gives up (default 420)
+#   SMOKE_KEEP=1        leave the stack running for inspection (remove it with the
+#                       `down -v` command printed at the end)
+#   KINETIC_IMAGE_TAG   the images' tag (default dev)
 set -euo pipefail
 
 deploy_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 project="kinetic-smoke-$$"
 workers="${SMOKE_WORKERS:-2}"
-budget="${SMOKE_TIMEOUT:-300}"
-compose=(docker-compose -p "$project" -f "$deploy_dir/docker-compose.yaml")
-# Docker picks free host ports; found again with `docker-compose port`.
-export KINETIC_BIND_ADDR=127.0.0.1 KINETIC_NATS_PORT=0 KINETIC_SFSIM_PORT=0
+budget="${SMOKE_TIMEOUT:-420}"
+tag="${KINETIC_IMAGE_TAG:-dev}"
+secrets="$deploy_dir/secrets/nats"
+# The simulator's port is published by the opt-in override, for its admin API.
+compose=(docker-compose -p "$project" -f "$deploy_dir/docker-compose.yaml" -f "$deploy_dir/compose/sfsim-admin.yaml")
+# Docker picks free host ports; found again with `docker-compose port`. The
+# worker count goes through the same variable as deploy/.env's.
+export KINETIC_BIND_ADDR=127.0.0.1 KINETIC_NATS_PORT=0 KINETIC_SFSIM_PORT=0 KINETIC_WORKERS="$workers" KINETIC_IMAGE_TAG="$tag"
+unset COMPOSE_FILE
 
 want_total=2000 want_loaded=1992 want_dead=8 want_exit=3
 
@@ -84,14 +96,16 @@ fail() {
   exit 1
 }
 
-for tool in docker docker-compose curl timeout; do
+for tool in docker docker-compose curl timeout go; do
   command -v "$tool" >/dev/null || { echo "smoke: $tool is not installed" >&2; exit 1; }
 done
 docker info >/dev/null 2>&1 || { echo "smoke: the Docker engine is not reachable" >&2; exit 1; }
 for img in worker producer sfsim nats; do
-  docker image inspect "kinetic/$img:dev" >/dev/null 2>&1 ||
-    { echo "smoke: image kinetic/$img:dev is missing: run make images (deploy/build-images.sh)" >&2; exit 1; }
+  docker image inspect "kinetic/$img:$tag" >/dev/null 2>&1 ||
+    { echo "smoke: image kinetic/$img:$tag is missing: run make images (deploy/build-images.sh)" >&2; exit 1; }
 done
+# The NATS material (make images made it; this keeps what is there).
+(cd "$deploy_dir/.." && go run ./deploy/certgen) || { echo "smoke: deploy/certgen failed" >&2; exit 1; }
 
 # compose_up WHAT ARGS...: docker-compose up -d ARGS, or fail saying WHAT.
 compose_up() {
@@ -104,33 +118,12 @@ compose_up() {
   fail "$what: docker-compose up failed (exit $rc)"
 }
 
-# wait_healthy SERVICE: until every container of SERVICE is healthy (bounded).
-wait_healthy() {
-  local ids id st all
-  while :; do
-    ids=$("${compose[@]}" ps -q "$1") all=healthy
-    for id in $ids; do
-      st=$(docker inspect -f '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$id" 2>/dev/null) || st=gone
-      [ "$st" = healthy ] || all=$st
-    done
-    [ -n "$ids" ] && [ "$all" = healthy ] && return 0
-    [ "$(remaining)" -gt 1 ] || fail "$1 not healthy within ${budget}s (last: ${all:-no container})" "$1"
-    sleep 1
-  done
-}
-
-# Two steps, as README.md says for a fresh cluster: one worker creates the
-# streams, then the stack is scaled. Replicas that create the same streams of
-# a new JetStream cluster at the same moment all time out (the streams get
-# created, no request is answered); the workers exit, restart and recover,
-# but docker-compose up reports them unhealthy and stops.
-log "up: project $project: 3 NATS nodes, simulator, 1 worker"
-compose_up "starting NATS, the simulator and a worker" --scale worker=1 worker
-wait_healthy worker
-log "up: $workers worker replicas and the producer"
-# up -d returns once the producer has started, i.e. after every worker replica
+# One step, as README.md says: the workers start together on the new
+# cluster (each retries its set-up until the cluster answers), and up -d
+# returns once the producer has started, i.e. after every worker replica
 # reported healthy (or one became unhealthy).
-compose_up "scaling to $workers workers and starting the producer" --scale worker="$workers"
+log "up: project $project: 3 NATS nodes, simulator, $workers workers, producer"
+compose_up "starting the stack"
 producer=$("${compose[@]}" ps -q producer)
 [ -n "$producer" ] || fail "no producer container"
 log "stack healthy; waiting for the producer's job"
@@ -138,6 +131,7 @@ log "stack healthy; waiting for the producer's job"
 code=$(bounded docker wait "$producer") || fail "the producer did not finish (SMOKE_TIMEOUT=${budget}s)" worker
 docker logs "$producer" >"$tmp/producer.log" 2>&1
 log "producer exited $code"
+job=$(sed -n 's/^job \([^:]*\): published.*/\1/p' "$tmp/producer.log")
 
 # The summary lines: "  loaded:            1992".
 field() { sed -n "s/^ *$1: *\([^ ]*\).*/\1/p" "$tmp/producer.log" | tail -n 1; }
@@ -161,11 +155,44 @@ count=$(curl -fsS --max-time 10 "http://$sfsim_addr/__admin/count/Account") || f
 live=$(sed -n 's/.*"live": *\([0-9]*\).*/\1/p' <<<"$count")
 [ "$live" = "$want_loaded" ] || fail "the simulator holds $live live Accounts ($count), want $want_loaded" sfsim worker
 
-# The dead-letter stream, through the producer image.
-bounded "${compose[@]}" run --rm --no-deps producer dlq list --pipeline accounts >"$tmp/dlq.log" 2>&1 ||
-  { cat "$tmp/dlq.log" >&2; fail "producer dlq list failed"; }
-dlq=$(sed -n 's/^\([0-9]*\) dead letters$/\1/p' "$tmp/dlq.log")
-[ "$dlq" = "$want_dead" ] || { cat "$tmp/dlq.log" >&2; fail "dlq list shows ${dlq:-no} dead letters, want $want_dead"; }
+# The dead-letter stream, as the operator. check_dlq WHEN: fails unless it
+# lists want_dead dead letters.
+check_dlq() {
+  bounded "${compose[@]}" run --rm operator dlq list --pipeline accounts >"$tmp/dlq.log" 2>&1 ||
+    { cat "$tmp/dlq.log" >&2; fail "$1: operator dlq list failed"; }
+  dlq=$(sed -n 's/^\([0-9]*\) dead letters$/\1/p' "$tmp/dlq.log")
+  [ "$dlq" = "$want_dead" ] || { cat "$tmp/dlq.log" >&2; fail "$1: dlq list shows ${dlq:-no} dead letters, want $want_dead"; }
+}
+check_dlq "after the job"
+
+# NATS's published port: TLS and authentication, announced in the INFO line
+# the server sends first. Then the producer's credentials from the host, as
+# README.md shows (through a container on the host's network: no Go build).
+nats_addr=$("${compose[@]}" port nats-1 4222) || fail "nats-1's port 4222 is not published" nats-1
+info=$(timeout 10 bash -c 'exec 5<>"/dev/tcp/${1%:*}/${1##*:}" && IFS= read -r line <&5 && printf "%s" "$line"' _ "$nats_addr") ||
+  fail "no INFO line from NATS at $nats_addr" nats-1
+for want in '"tls_required":true' '"auth_required":true'; do
+  [[ $info == *"$want"* ]] || fail "NATS at $nats_addr does not announce $want: $info" nats-1
+done
+host_producer() {
+  bounded docker run --rm --network host -v "$secrets/producer:/etc/kinetic/nats:ro" \
+    -e NATS_URL="tls://$nats_addr" -e NATS_TLS_CA=/etc/kinetic/nats/ca.pem -e NATS_NKEY=/etc/kinetic/nats/user.nk \
+    -e NATS_INBOX_PREFIX=_INBOX_producer "kinetic/producer:$tag" "$@"
+}
+rc=0
+host_producer wait --job "$job" --total "$want_total" >"$tmp/wait.log" 2>&1 || rc=$?
+if [ "$rc" != "$want_exit" ] || ! grep -q "loaded: *$want_loaded" "$tmp/wait.log"; then
+  cat "$tmp/wait.log" >&2
+  fail "producer wait from the host (tls://$nats_addr, the producer's nkey): exit $rc, want $want_exit and $want_loaded loaded" nats-1
+fi
+# The producer's credentials cannot remove dead letters.
+rc=0
+host_producer dlq purge --pipeline accounts --yes >"$tmp/purge.log" 2>&1 || rc=$?
+if [ "$rc" = 0 ] || ! grep -q "Permissions Violation" "$tmp/purge.log"; then
+  cat "$tmp/purge.log" >&2
+  fail "dlq purge with the producer's credentials: exit $rc, want a permissions violation"
+fi
+check_dlq "after the producer's purge attempt"
 
 # Every replica's /metrics, on its ephemeral host port.
 metric_sum() { # outcome, files...: sums kinetic_records_total{…outcome="$1"…}
@@ -188,7 +215,8 @@ cat <<EOF
   producer:         exit $code ($status), $total records: $loaded loaded, $dead dead-lettered
   output CSVs:      $success_rows success rows, $error_rows error rows
   simulator:        $live live Accounts ($sfsim_addr)
-  dead letters:     $dlq (producer dlq list)
+  dead letters:     $dlq (operator dlq list; the producer's purge refused)
+  NATS host port:   $nats_addr: TLS and auth required; producer wait with its nkey: exit $want_exit
   worker /metrics:  $m_loaded loaded, $m_dead dead-lettered ($(IFS=';'; echo "${per_replica[*]}"))
   elapsed:          $(($(date +%s) - start))s before teardown
 EOF

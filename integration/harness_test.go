@@ -29,6 +29,7 @@ import (
 	"github.com/testcontainers/testcontainers-go/network"
 	"github.com/testcontainers/testcontainers-go/wait"
 
+	"github.com/kinetic-sync/kinetic/deploy/natsauth"
 	"github.com/kinetic-sync/kinetic/pkg/messages"
 	"github.com/kinetic-sync/kinetic/pkg/pipeline"
 	"github.com/kinetic-sync/kinetic/pkg/salesforce/sfsim"
@@ -72,6 +73,13 @@ type Options struct {
 	// NATSUp is how many of the three NATS nodes start with the cluster
 	// (the others with StartNATSNode). Default 3.
 	NATSUp int
+	// Secure runs NATS as deploy/docker-compose.yaml does: the servers load
+	// deploy/nats/nats-server.conf with material from deploy/natsauth (TLS
+	// on client and route connections, mutual on routes; nkey users with
+	// permissions). The workers connect as the worker user, and the test
+	// process's NC and JS as the operator (secure_test.go). The servers'
+	// monitoring port is then inside the containers only.
+	Secure bool
 }
 
 // NoWorkers in Options.Workers starts the cluster without workers.
@@ -102,6 +110,10 @@ type Cluster struct {
 
 	workerEnv     map[string]string
 	pipelinesYAML []byte // testdata/pipelines.yaml, copied into every worker
+
+	// Secrets is the directory of the Secure cluster's certificates and
+	// nkeys (deploy/natsauth's layout); "" when not Secure.
+	Secrets string
 }
 
 // Node is one container.
@@ -154,6 +166,9 @@ func NewCluster(t *testing.T, o Options) *Cluster {
 	}
 	c.net = nw
 
+	if o.Secure {
+		c.generateSecrets()
+	}
 	c.startNATS(o.NATSUp)
 	c.startSim()
 	c.connect()
@@ -166,12 +181,16 @@ func NewCluster(t *testing.T, o Options) *Cluster {
 		"KINETIC_SHUTDOWN_TIMEOUT": "10s",
 		"KINETIC_LOG_LEVEL":        "info",
 		"SF_LOGIN_URL":             "http://sfsim:7080",
+		"SF_ALLOW_HTTP":            "true", // the simulator, inside the test network
 		"SF_CLIENT_ID":             "sfsim-consumer-key",
 		"SF_USERNAME":              "dev@kinetic.local",
 		"SF_PRIVATE_KEY":           string(priv),
 		// Far above any latency the tests inject, far below the 2m default:
 		// a call into a partitioned network gives up in reasonable time.
 		"SF_TIMEOUT": "30s",
+	}
+	for k, v := range c.clientEnv(natsauth.Worker) {
+		c.workerEnv[k] = v
 	}
 	c.Workers = c.startAll("worker", o.Workers, c.workerRequest)
 	retries := 0
@@ -246,7 +265,7 @@ func (c *Cluster) startAll(kind string, count int, reqFor func(name string) test
 // /healthz they are waited on needs a meta group: a quorum of the three).
 func (c *Cluster) startNATS(up int) {
 	c.t.Helper()
-	c.NATS = c.startAll("nats", up, c.natsRequest)
+	c.NATS = c.startAll("nats", up, c.natsRequestFor)
 }
 
 // StartNATSNode starts node i (1..3) of the cluster, which NewCluster did
@@ -254,12 +273,20 @@ func (c *Cluster) startNATS(up int) {
 func (c *Cluster) StartNATSNode(i int) *Node {
 	c.t.Helper()
 	name := fmt.Sprintf("nats-%d", i)
-	n, err := c.run(name, c.natsRequest(name))
+	n, err := c.run(name, c.natsRequestFor(name))
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	c.NATS = append(c.NATS, n)
 	return n
+}
+
+// natsRequestFor is a node's container, secured when the cluster is.
+func (c *Cluster) natsRequestFor(name string) testcontainers.GenericContainerRequest {
+	if c.Secrets != "" {
+		return c.secureNATSRequest(name)
+	}
+	return c.natsRequest(name)
 }
 
 func (c *Cluster) natsRequest(name string) testcontainers.GenericContainerRequest {
@@ -289,7 +316,7 @@ func (c *Cluster) startSim() {
 	}
 	_, pub := keys()
 	n, err := c.run("sfsim", c.request("sfsim", imageSim, testcontainers.ContainerRequest{
-		Cmd: []string{"--addr", "0.0.0.0:7080", "--schema", ctrSchema, "--public-key", ctrPublicKey,
+		Cmd: []string{"--addr", "0.0.0.0:7080", "--instance-url", "http://sfsim:7080", "--schema", ctrSchema, "--public-key", ctrPublicKey,
 			"--log-level", "info", "--log-format", "json"},
 		ExposedPorts: []string{portSim},
 		Files: []testcontainers.ContainerFile{
@@ -336,29 +363,40 @@ func (c *Cluster) workerRequest(name string) testcontainers.GenericContainerRequ
 	return c.request(name, imageWorker, testcontainers.ContainerRequest{
 		Env:          env,
 		ExposedPorts: []string{portMetrics},
-		Files:        []testcontainers.ContainerFile{{Reader: bytes.NewReader(c.pipelinesYAML), ContainerFilePath: ctrPipelines, FileMode: 0o644}},
+		Files: append([]testcontainers.ContainerFile{{Reader: bytes.NewReader(c.pipelinesYAML), ContainerFilePath: ctrPipelines, FileMode: 0o644}},
+			c.clientFiles(natsauth.Worker)...),
 		WaitingFor: wait.ForHTTP("/readyz").WithPort(portMetrics).WithForcedIPv4LocalHost().
 			WithStartupTimeout(startupTimeout).WithPollInterval(250 * time.Millisecond),
 	})
+}
+
+// hostURLs are the NATS servers' client URLs on their published ports.
+func (c *Cluster) hostURLs() []string {
+	scheme := "nats://"
+	if c.Secrets != "" {
+		scheme = "tls://"
+	}
+	var urls []string
+	for _, n := range c.NATS {
+		urls = append(urls, scheme+n.HostPort(portNATS))
+	}
+	return urls
 }
 
 // connect connects the test process to the NATS cluster through the mapped
 // client ports, and waits until JetStream answers (meta leader elected).
 func (c *Cluster) connect() {
 	c.t.Helper()
-	var urls []string
-	for _, n := range c.NATS {
-		urls = append(urls, "nats://"+n.HostPort(portNATS))
-	}
-	nc, err := nats.Connect(strings.Join(urls, ","),
+	urls := c.hostURLs()
+	nc, err := nats.Connect(strings.Join(urls, ","), append([]nats.Option{
 		nats.Name("kinetic-integration-test"),
 		// The test process talks to the published ports only, never to the
 		// containers' own addresses that the servers would advertise.
 		nats.IgnoreDiscoveredServers(),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
-		nats.Timeout(5*time.Second),
-	)
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.Timeout(5 * time.Second),
+	}, c.clientOptions(natsauth.Operator)...)...)
 	if err != nil {
 		c.t.Fatalf("connecting to NATS at %v: %v", urls, err)
 	}

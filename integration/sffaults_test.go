@@ -4,6 +4,7 @@ package integration
 
 import (
 	"fmt"
+	"github.com/kinetic-sync/kinetic/internal/worker"
 	"testing"
 	"time"
 
@@ -22,7 +23,11 @@ func TestSalesforceFaults(t *testing.T) {
 	// The members pipeline loads 20 records a call: about 1,000 calls
 	// without faults, so the session expires a few times.
 	j := c.UpsertJobFor("members", "sffaults", n)
-	maxDeliver := j.Pipeline.Worker.MaxDeliver
+	set, err := worker.SettingsOf(j.Pipeline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	maxDeliver := set.MaxDeliver
 	c.SetFaults(sfsim.Faults{Rate503: 0.10, LockRowRate: 0.05, SessionExpiryEvery: 500})
 
 	start := time.Now()

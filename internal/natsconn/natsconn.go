@@ -28,7 +28,12 @@ type Config struct {
 	TLSCert   string // NATS_TLS_CERT: client certificate (mutual TLS)
 	TLSKey    string // NATS_TLS_KEY
 	TLSCA     string // NATS_TLS_CA: CA bundle to verify the server
-	Name      string // connection name shown by the server
+	// InboxPrefix (NATS_INBOX_PREFIX) replaces _INBOX as the prefix of reply
+	// subjects: JetStream acks, API replies and pulled messages arrive there.
+	// Give each user its own (e.g. _INBOX_worker) and allow it to subscribe
+	// to that prefix only, so that no user can read another's replies.
+	InboxPrefix string
+	Name        string // connection name shown by the server
 	// RetryConnect waits for a server that is not reachable yet instead of
 	// failing (a daemon started before its cluster; not a flag).
 	RetryConnect bool
@@ -52,6 +57,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	e.String(&c.TLSCA, "nats-tls-ca", "NATS_TLS_CA", "", "CA bundle that verifies the server")
 	e.Secret(&c.Password, "nats-password", "NATS_PASSWORD", "NATS `password`")
 	e.Secret(&c.Token, "nats-token", "NATS_TOKEN", "NATS `token`")
+	e.String(&c.InboxPrefix, "nats-inbox-prefix", "NATS_INBOX_PREFIX", "", "prefix of reply subjects instead of _INBOX, e.g. _INBOX_worker")
 }
 
 // Validate checks combinations that cannot work.
@@ -118,6 +124,9 @@ func (c Config) Connect(log zerolog.Logger, extra ...nats.Option) (*nats.Conn, e
 	}
 	if c.TLSCA != "" {
 		opts = append(opts, nats.RootCAs(c.TLSCA))
+	}
+	if c.InboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(c.InboxPrefix))
 	}
 	if c.RetryConnect {
 		// A server that is not up yet is waited for, as one that went away

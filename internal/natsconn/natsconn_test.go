@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/rs/zerolog"
 	"go.uber.org/goleak"
 
@@ -71,6 +72,7 @@ func TestRegisterFlagsFromEnvironment(t *testing.T) {
 	t.Setenv("NATS_PASSWORD", "env-secret-pw")
 	t.Setenv("NATS_TOKEN", "")
 	t.Setenv("NATS_TLS_CA", "/etc/ca.pem")
+	t.Setenv("NATS_INBOX_PREFIX", "_INBOX_env")
 	var c natsconn.Config
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
 	var help bytes.Buffer
@@ -79,11 +81,11 @@ func TestRegisterFlagsFromEnvironment(t *testing.T) {
 	if err := fs.Parse(nil); err != nil {
 		t.Fatal(err)
 	}
-	if c.URLs != "nats://env-host:4333" || c.User != "env-user" || c.Password != "env-secret-pw" || c.TLSCA != "/etc/ca.pem" {
+	if c.URLs != "nats://env-host:4333" || c.User != "env-user" || c.Password != "env-secret-pw" || c.TLSCA != "/etc/ca.pem" || c.InboxPrefix != "_INBOX_env" {
 		t.Errorf("from environment: %+v", c)
 	}
 	fs.PrintDefaults()
-	for _, v := range []string{"NATS_URL", "NATS_USER", "NATS_PASSWORD", "NATS_TOKEN", "NATS_NKEY", "NATS_CREDS", "NATS_TLS_CERT", "NATS_TLS_KEY", "NATS_TLS_CA"} {
+	for _, v := range []string{"NATS_URL", "NATS_USER", "NATS_PASSWORD", "NATS_TOKEN", "NATS_NKEY", "NATS_CREDS", "NATS_TLS_CERT", "NATS_TLS_KEY", "NATS_TLS_CA", "NATS_INBOX_PREFIX"} {
 		if !strings.Contains(help.String(), "(env "+v+")") {
 			t.Errorf("help does not name %s", v)
 		}
@@ -105,7 +107,7 @@ func TestRegisterFlagsFromEnvironment(t *testing.T) {
 }
 
 func TestRegisterFlagsDefaults(t *testing.T) {
-	for _, k := range []string{"NATS_URL", "NATS_USER", "NATS_PASSWORD", "NATS_TOKEN", "NATS_NKEY", "NATS_CREDS", "NATS_TLS_CERT", "NATS_TLS_KEY", "NATS_TLS_CA"} {
+	for _, k := range []string{"NATS_URL", "NATS_USER", "NATS_PASSWORD", "NATS_TOKEN", "NATS_NKEY", "NATS_CREDS", "NATS_TLS_CERT", "NATS_TLS_KEY", "NATS_TLS_CA", "NATS_INBOX_PREFIX"} {
 		t.Setenv(k, "")
 	}
 	var c natsconn.Config
@@ -219,6 +221,59 @@ func TestConnectCredentials(t *testing.T) {
 				t.Errorf("%s: error %q shows a secret", c.name, err)
 			}
 		}
+	}
+}
+
+// With an inbox prefix, replies arrive under it: a user allowed to
+// subscribe only to _INBOX_client.> can make requests, and cannot without
+// the prefix (the default _INBOX.> subscription is refused).
+func TestConnectInboxPrefix(t *testing.T) {
+	t.Parallel()
+	url := startAuthServer(t, &server.Options{Users: []*server.User{
+		{Username: "svc", Password: "svc-pw"},
+		{Username: "client", Password: "client-pw", Permissions: &server.Permissions{
+			Publish:   &server.SubjectPermission{Allow: []string{"svc"}},
+			Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX_client.>"}},
+		}},
+	}})
+	svc, err := natsconn.Config{URLs: url, User: "svc", Password: "svc-pw"}.Connect(zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	sub, err := svc.Subscribe("svc", func(m *nats.Msg) { _ = m.Respond([]byte("ok:" + m.Reply)) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := svc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	nc, err := natsconn.Config{URLs: url, User: "client", Password: "client-pw", InboxPrefix: "_INBOX_client"}.Connect(zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	m, err := nc.Request("svc", nil, 5*time.Second)
+	if err != nil {
+		t.Fatalf("request with the inbox prefix: %v", err)
+	}
+	if !strings.HasPrefix(string(m.Data), "ok:_INBOX_client.") {
+		t.Errorf("reply subject %q does not start with the prefix", m.Data)
+	}
+
+	plain, err := natsconn.Config{URLs: url, User: "client", Password: "client-pw"}.Connect(zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	if _, err := plain.Request("svc", nil, 500*time.Millisecond); err == nil {
+		t.Error("request without the prefix answered: _INBOX.> should not be allowed")
+	}
+
+	if _, err := (natsconn.Config{URLs: url, InboxPrefix: "_INBOX.>"}).Connect(zerolog.Nop()); err == nil {
+		t.Error("an inbox prefix with a wildcard was accepted")
 	}
 }
 

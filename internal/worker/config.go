@@ -327,3 +327,22 @@ func parseBytes(s string) (int, error) {
 	}
 	return n * mult, nil
 }
+
+// SettingsOf is a pipeline's worker settings as a worker runs them: its
+// `worker:` section, defaults filled in. For tools and tests.
+func SettingsOf(pc *pipeline.PipelineConfig) (Settings, error) {
+	s, err := decodeSettings(pc)
+	if err != nil {
+		return s, err
+	}
+	o := pc.Options(nil)
+	batch, conc := o.BatchSize, o.Concurrency
+	if batch == 0 {
+		batch = pipeline.DefaultBatchSize
+	}
+	if conc == 0 {
+		conc = pipeline.DefaultConcurrent
+	}
+	s = s.withDefaults(pc.Name, batch, conc)
+	return s, s.validate()
+}
