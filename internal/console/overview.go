@@ -87,6 +87,7 @@ type overview struct {
 	Workers       int
 	Ready         int
 	WorkersKnown  bool
+	Pulling       bool // some consumer has pull requests waiting: a replica is alive
 	TotalLag      uint64
 	TotalRate     float64
 	TotalDL       uint64
@@ -196,6 +197,11 @@ func (s *Server) collectOverview(ctx context.Context) (*overview, []string) {
 
 	var chartSeries [][]counts
 	for _, p := range rows {
+		for _, c := range p.Consumers {
+			ov.Pulling = ov.Pulling || c.Waiting > 0
+		}
+	}
+	for _, p := range rows {
 		p.LagKnown, p.DLKnown = lagOK, dlOK
 		w1 := s.results.window(p.Name, now, time.Minute)
 		p.Window15m = s.results.window(p.Name, now, 15*time.Minute)
@@ -246,7 +252,7 @@ func judge(p *pipelineRow, ov *overview, now time.Time) {
 			add(levelWarn, "no replica runs it")
 		}
 	}
-	if ov.WorkersKnown && ov.Workers == 0 && p.Lag > 0 {
+	if ov.WorkersKnown && ov.Workers == 0 && !ov.Pulling && p.Lag > 0 {
 		add(levelCrit, "no worker replica is alive: %s records waiting", formatInt(p.Lag))
 	}
 	if p.Lag > 0 && p.State == messages.PipelineRunning && p.Window15m.Final() == 0 && now.Sub(p.LastResult) > 5*time.Minute {
