@@ -3,7 +3,7 @@
 # compiled on the host (CGO_ENABLED=0, as release tools such as goreleaser
 # do) and copied onto scratch with the host's CA bundle.
 #
-#   deploy/build-images.sh            # kinetic/{worker,producer,sfsim,nats}:dev
+#   deploy/build-images.sh            # kinetic/{worker,producer,sfsim,nats,console}:dev
 #   TAG=1.0 deploy/build-images.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,14 +26,14 @@ mkdir -p "$out/empty"
 
 export CGO_ENABLED=0 GOOS=linux
 flags=(-trimpath -ldflags "-s -w")
-for cmd in worker producer sfsim; do
+for cmd in worker producer sfsim console; do
   go build "${flags[@]}" -o "$out/$cmd" "./cmd/$cmd"
 done
 go build "${flags[@]}" -o "$out/probe" ./deploy/probe
 # nats-server at the version go.mod pins (tool directive).
 go build "${flags[@]}" -o "$out/nats-server" github.com/nats-io/nats-server/v2
 
-for img in worker producer sfsim nats; do
+for img in worker producer sfsim nats console; do
   if ! docker build --quiet -f "deploy/docker/$img.Dockerfile" -t "kinetic/$img:$tag" "$out" >"$out/docker-build.log" 2>&1; then
     cat "$out/docker-build.log" >&2
     echo "build-images: building kinetic/$img:$tag failed" >&2

@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -162,10 +163,14 @@ func (s *Server) Attach(nc *nats.Conn) error {
 }
 
 // SetConnectError records why connecting to NATS fails, for the pages.
+// User information in URLs (a user name, or a token as nats://token@host)
+// is taken out.
 func (s *Server) SetConnectError(err error) {
-	msg := err.Error()
+	msg := userInfo.ReplaceAllString(err.Error(), "//***@")
 	s.connErr.Store(&msg)
 }
+
+var userInfo = regexp.MustCompile(`//[^/@\s]+@`)
 
 // Close stops following the results stream.
 func (s *Server) Close() {

@@ -289,7 +289,7 @@ func TestPagesSayWhenNATSIsUnreachableAndKeepServing(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer srv.Close()
-		srv.SetConnectError(fmt.Errorf("dial tcp nats.internal:4222: connection refused"))
+		srv.SetConnectError(fmt.Errorf("connecting to NATS at nats://s3cr3t-token@nats.internal:4222: dial tcp nats.internal:4222: connection refused"))
 		e := &env{t: t, srv: srv}
 		e.http = httptestServer(t, srv)
 		for _, path := range []string{"/", "/workers", "/jobs", "/dlq", "/dlq/list", "/dlq/replay", "/dlq/1"} {
@@ -298,7 +298,7 @@ func TestPagesSayWhenNATSIsUnreachableAndKeepServing(t *testing.T) {
 				t.Errorf("GET %s = %d", path, status)
 			}
 			mustContain(t, body, "connection refused", `class="conn down"`)
-			mustNotContain(t, body, "hunter2", "alice")
+			mustNotContain(t, body, "hunter2", "alice", "s3cr3t-token")
 		}
 	})
 	t.Run("connection lost", func(t *testing.T) {
