@@ -66,9 +66,16 @@ var keys = sync.OnceValues(func() (priv, pub []byte) {
 
 // Options shape a cluster.
 type Options struct {
-	// Workers is how many worker replicas to start. Default 3.
+	// Workers is how many worker replicas to start, each waited for until
+	// ready. Default 3; NoWorkers for none (start them with StartWorkers).
 	Workers int
+	// NATSUp is how many of the three NATS nodes start with the cluster
+	// (the others with StartNATSNode). Default 3.
+	NATSUp int
 }
+
+// NoWorkers in Options.Workers starts the cluster without workers.
+const NoWorkers = -1
 
 // Cluster is one test's world: its own Docker network, a 3-node NATS
 // JetStream cluster, the simulator and the workers, and the test process's
@@ -111,6 +118,12 @@ func NewCluster(t *testing.T, o Options) *Cluster {
 	if o.Workers == 0 {
 		o.Workers = 3
 	}
+	if o.Workers == NoWorkers {
+		o.Workers = 0
+	}
+	if o.NATSUp == 0 {
+		o.NATSUp = 3
+	}
 	began := time.Now()
 	ctx, cancel := testContext(t)
 	c := &Cluster{t: t, ctx: ctx, HTTP: &http.Client{Timeout: time.Minute}, Topo: messages.Topology{Replicas: 3}.WithDefaults()}
@@ -141,7 +154,7 @@ func NewCluster(t *testing.T, o Options) *Cluster {
 	}
 	c.net = nw
 
-	c.startNATS()
+	c.startNATS(o.NATSUp)
 	c.startSim()
 	c.connect()
 	priv, _ := keys()
@@ -165,7 +178,7 @@ func NewCluster(t *testing.T, o Options) *Cluster {
 	for _, w := range c.Workers {
 		retries += len(w.LogLines("setting up streams and consumers failed"))
 	}
-	t.Logf("cluster up in %v: 3 NATS nodes, the simulator, %d workers (%d set-up retries)", time.Since(began).Round(100*time.Millisecond), o.Workers, retries)
+	t.Logf("cluster up in %v: %d NATS nodes, the simulator, %d workers (%d set-up retries)", time.Since(began).Round(100*time.Millisecond), o.NATSUp, o.Workers, retries)
 	return c
 }
 
@@ -229,25 +242,42 @@ func (c *Cluster) startAll(kind string, count int, reqFor func(name string) test
 	return nodes
 }
 
-func (c *Cluster) startNATS() {
+// startNATS starts the first up nodes of the three, in parallel (the full
+// /healthz they are waited on needs a meta group: a quorum of the three).
+func (c *Cluster) startNATS(up int) {
 	c.t.Helper()
-	c.NATS = c.startAll("nats", 3, func(name string) testcontainers.GenericContainerRequest {
-		var routes []string
-		for i := 1; i <= 3; i++ {
-			if other := fmt.Sprintf("nats-%d", i); other != name {
-				routes = append(routes, "nats://"+other+":6222")
-			}
+	c.NATS = c.startAll("nats", up, c.natsRequest)
+}
+
+// StartNATSNode starts node i (1..3) of the cluster, which NewCluster did
+// not start (Options.NATSUp), and waits for its full /healthz.
+func (c *Cluster) StartNATSNode(i int) *Node {
+	c.t.Helper()
+	name := fmt.Sprintf("nats-%d", i)
+	n, err := c.run(name, c.natsRequest(name))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.NATS = append(c.NATS, n)
+	return n
+}
+
+func (c *Cluster) natsRequest(name string) testcontainers.GenericContainerRequest {
+	var routes []string
+	for i := 1; i <= 3; i++ {
+		if other := fmt.Sprintf("nats-%d", i); other != name {
+			routes = append(routes, "nats://"+other+":6222")
 		}
-		return c.request(name, imageNATS, testcontainers.ContainerRequest{
-			Cmd: []string{"-js", "-sd", "/data", "-n", name, "--cluster_name", "kinetic",
-				"--cluster", "nats://0.0.0.0:6222", "--routes", strings.Join(routes, ","),
-				"-m", "8222", "--no_advertise"},
-			ExposedPorts: []string{portNATS, portNATSMon},
-			// The full /healthz: JetStream enabled and the meta group formed
-			// (all three must be up for it, hence the parallel start).
-			WaitingFor: wait.ForHTTP("/healthz").WithPort(portNATSMon).WithForcedIPv4LocalHost().
-				WithStartupTimeout(startupTimeout).WithPollInterval(250 * time.Millisecond),
-		})
+	}
+	return c.request(name, imageNATS, testcontainers.ContainerRequest{
+		Cmd: []string{"-js", "-sd", "/data", "-n", name, "--cluster_name", "kinetic",
+			"--cluster", "nats://0.0.0.0:6222", "--routes", strings.Join(routes, ","),
+			"-m", "8222", "--no_advertise"},
+		ExposedPorts: []string{portNATS, portNATSMon},
+		// The full /healthz: JetStream enabled and the meta group formed
+		// (a quorum must be up for it, hence the parallel start).
+		WaitingFor: wait.ForHTTP("/healthz").WithPort(portNATSMon).WithForcedIPv4LocalHost().
+			WithStartupTimeout(startupTimeout).WithPollInterval(250 * time.Millisecond),
 	})
 }
 
@@ -274,6 +304,28 @@ func (c *Cluster) startSim() {
 	}
 	c.Sim = n
 	c.Admin = sfsim.NewAdminClient(n.URL(portSim), c.HTTP)
+}
+
+// StartWorkers starts more worker replicas, named worker-<k> after the
+// existing ones, without waiting for them to become ready: the test
+// watches their /readyz.
+func (c *Cluster) StartWorkers(count int) []*Node {
+	c.t.Helper()
+	nodes := make([]*Node, count)
+	errs := make([]error, count)
+	var wg sync.WaitGroup
+	for i := range count {
+		name := fmt.Sprintf("worker-%d", len(c.Workers)+i+1)
+		req := c.workerRequest(name)
+		req.WaitingFor = nil
+		wg.Go(func() { nodes[i], errs[i] = c.run(name, req) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		c.t.Fatal(err)
+	}
+	c.Workers = append(c.Workers, nodes...)
+	return nodes
 }
 
 func (c *Cluster) workerRequest(name string) testcontainers.GenericContainerRequest {
@@ -322,6 +374,14 @@ func (c *Cluster) connect() {
 	})
 	// The workers create the R3 streams themselves, all at once on a fresh
 	// cluster (they retry until JetStream answers).
+}
+
+// Reconnect connects the test process again, after every node restarted
+// (their mapped ports changed).
+func (c *Cluster) Reconnect() {
+	c.t.Helper()
+	c.NC.Close()
+	c.connect()
 }
 
 // teardown dumps logs when the test failed, then removes every container

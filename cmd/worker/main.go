@@ -189,6 +189,9 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, stdout io.Writer
 		return err
 	}
 	cfg.NATS.Name = "kinetic-worker"
+	// Wait for NATS rather than exit: a worker started before its cluster
+	// stays unready until a server answers.
+	cfg.NATS.RetryConnect = true
 	nc, err := cfg.NATS.Connect(log)
 	if err != nil {
 		return err

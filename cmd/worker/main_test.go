@@ -388,8 +388,9 @@ func TestRunAgainstNATSAndSalesforce(t *testing.T) {
 	}
 }
 
-// A worker that cannot start (NATS unreachable, a bad key) fails with exit 1
-// and says why.
+// A worker that cannot start (a bad key, no pipelines file) fails with exit
+// 1 and says why. (NATS not being there yet is not such a failure:
+// TestWaitsForNATS.)
 func TestRunStartFailures(t *testing.T) {
 	t.Parallel()
 	unreachable := fmt.Sprintf("nats://127.0.0.1:%d", freePort(t))
@@ -398,7 +399,6 @@ func TestRunStartFailures(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"nats unreachable", []string{"--sf-auth-flow", "password", "--sf-client-secret", "s", "--sf-password", "p"}, "connecting to NATS"},
 		{"bad private key", []string{"--sf-private-key-file", "testdata/pipelines.yaml"}, "private key"},
 		{"missing pipelines file", []string{"--pipelines", "testdata/none.yaml", "--sf-auth-flow", "password", "--sf-client-secret", "s", "--sf-password", "p"}, "testdata/none.yaml"},
 	} {
@@ -414,4 +414,87 @@ func TestRunStartFailures(t *testing.T) {
 			t.Errorf("%s: stderr %q should log \"worker failed\" with %q", c.name, stderr, c.want)
 		}
 	}
+}
+
+// A worker started before NATS waits for it, never exits: /healthz says it
+// lives, /readyz says why it is not ready, and once a server answers on
+// the URL it sets up and runs.
+func TestWaitsForNATS(t *testing.T) {
+	t.Parallel()
+	natsPort, metricsPort := freePort(t), freePort(t)
+	metrics := fmt.Sprintf("http://127.0.0.1:%d", metricsPort)
+	r := start(t, append(simArgs(t), "--pipelines", "testdata/pipelines.yaml", "--nats-url", fmt.Sprintf("nats://127.0.0.1:%d", natsPort),
+		"--metrics-addr", fmt.Sprintf("127.0.0.1:%d", metricsPort), "--log-format", "json")...)
+	var body string
+	waitFor(t, "the worker to serve /readyz, not ready, saying why", func() bool {
+		r.exited(t)
+		var code int
+		code, body = httpGet(metrics + "/readyz")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "not ready: ") && strings.Contains(body, "not connected to NATS")
+	})
+	if code, _ := httpGet(metrics + "/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz %d while waiting for NATS, want 200", code)
+	}
+	ns, err := devenv.StartNATS(devenv.NATSOptions{Port: natsPort, StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Shutdown()
+	waitFor(t, "the worker to become ready once NATS is up", func() bool {
+		r.exited(t)
+		code, _ := httpGet(metrics + "/readyz")
+		return code == http.StatusOK
+	})
+	_, body = httpGet(metrics + "/metrics")
+	if !regexp.MustCompile(`kinetic_setup_attempts_total\{result="ok"\} 1`).MatchString(body) || !strings.Contains(body, "kinetic_worker_ready 1") {
+		t.Errorf("metrics do not show the set-up:\n%s", grepLines(body, "kinetic_setup_attempts_total", "kinetic_worker_ready"))
+	}
+	if code := r.stop(t); code != 0 {
+		t.Errorf("exit %d\n%s", code, r.stderr.String())
+	}
+}
+
+// A configuration the operator must change (three stream replicas on a
+// single server) is not waited out: the worker exits 1 and says what to
+// change.
+func TestPermanentSetupErrorExits(t *testing.T) {
+	t.Parallel()
+	ns := devenv.StartTestNATS(t)
+	code, _, stderr := runSync(t, append(simArgs(t), "--pipelines", "testdata/pipelines.yaml", "--nats-url", ns.ClientURL(), "--stream-replicas", "3",
+		"--metrics-addr", "", "--log-format", "json")...)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, stderr)
+	}
+	if msg := logField(stderr, "worker failed", "error"); !strings.Contains(msg, "--stream-replicas 1") {
+		t.Errorf("the error should say what to change; got %q", msg)
+	}
+}
+
+func grepLines(s string, subs ...string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		for _, sub := range subs {
+			if strings.Contains(l, sub) {
+				out = append(out, l)
+				break
+			}
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// simArgs starts a simulator for the test and returns the worker flags that
+// reach it (JWT bearer flow, as in production).
+func simArgs(t *testing.T) []string {
+	t.Helper()
+	schema, err := sfsim.ParseSchema([]byte("objects:\n  - name: Account\n    fields:\n      - {name: External_Key__c, type: string, length: 40, external_id: true, unique: true}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim := sfsim.StartTest(t, sfsim.Config{Schema: schema})
+	keyFile := filepath.Join(t.TempDir(), "server.key")
+	if err := os.WriteFile(keyFile, sim.PrivateKeyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return []string{"--sf-login-url", sim.URL, "--sf-client-id", sim.ClientID, "--sf-username", sim.Username, "--sf-private-key-file", keyFile}
 }

@@ -28,6 +28,9 @@ type Config struct {
 	TLSKey    string // NATS_TLS_KEY
 	TLSCA     string // NATS_TLS_CA: CA bundle to verify the server
 	Name      string // connection name shown by the server
+	// RetryConnect waits for a server that is not reachable yet instead of
+	// failing (a daemon started before its cluster; not a flag).
+	RetryConnect bool
 }
 
 // DefaultURL is where NATS is looked for when nothing is set.
@@ -117,6 +120,11 @@ func (c Config) Connect(log zerolog.Logger) (*nats.Conn, error) {
 	}
 	if c.TLSCA != "" {
 		opts = append(opts, nats.RootCAs(c.TLSCA))
+	}
+	if c.RetryConnect {
+		// A server that is not up yet is waited for, as one that went away
+		// later is: the caller sees a connection that is not connected.
+		opts = append(opts, nats.RetryOnFailedConnect(true))
 	}
 	nc, err := nats.Connect(c.URLs, opts...)
 	if err != nil {

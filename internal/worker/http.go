@@ -11,7 +11,8 @@ import (
 //	/metrics  Prometheus metrics
 //	/healthz  200 while the process runs (liveness)
 //	/readyz   200 when streams and consumers are set up, NATS is connected
-//	          and no pipeline is paused on an auth failure; 503 otherwise
+//	          and no pipeline is paused on an auth failure; 503 otherwise,
+//	          with the reason in the body
 func (w *Worker) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(w.metrics.Registry, promhttp.HandlerOpts{}))
@@ -21,9 +22,9 @@ func (w *Worker) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", func(rw http.ResponseWriter, _ *http.Request) {
 		rw.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if !w.Ready() {
+		if ok, reason := w.Status(); !ok {
 			rw.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = rw.Write([]byte("not ready\n"))
+			_, _ = rw.Write([]byte("not ready: " + reason + "\n"))
 			return
 		}
 		_, _ = rw.Write([]byte("ready\n"))

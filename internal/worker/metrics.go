@@ -29,6 +29,8 @@ type Metrics struct {
 	SettleErrors  *prometheus.CounterVec   // kinetic_settle_errors_total{pipeline}
 	Redeliveries  *prometheus.CounterVec   // kinetic_redelivered_records_total{pipeline}
 	APICallsTotal *prometheus.CounterVec   // kinetic_salesforce_api_calls_total{pipeline}
+	SetupAttempts *prometheus.CounterVec   // kinetic_setup_attempts_total{result}
+	Ready         prometheus.Gauge         // kinetic_worker_ready
 }
 
 // NewMetrics registers the worker's metrics, plus Go runtime and process
@@ -84,9 +86,16 @@ func NewMetrics() *Metrics {
 		APICallsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kinetic_salesforce_api_calls_total", Help: "Salesforce REST calls made by pipeline.",
 		}, []string{"pipeline"}),
+		SetupAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kinetic_setup_attempts_total", Help: "Attempts to set up streams, buckets and consumers, by result: ok, transient (retried) or permanent.",
+		}, []string{"result"}),
+		Ready: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kinetic_worker_ready", Help: "1 when the worker is ready (what /readyz reports), 0 otherwise.",
+		}),
 	}
 	r.MustRegister(m.Records, m.BatchSize, m.Batches, m.CallDuration, m.Retries, m.DeadLetters, m.InFlight,
 		m.Paused, m.APIUsed, m.APILimit, m.Advisories, m.ResultErrors, m.SettleErrors, m.Redeliveries, m.APICallsTotal,
+		m.SetupAttempts, m.Ready,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
 
 	"github.com/kinetic-sync/kinetic/pkg/messages"
@@ -88,7 +87,7 @@ func (w *Worker) storeResult(ctx context.Context, res *messages.BatchResult) err
 		return err
 	}
 	msg := &nats.Msg{Subject: w.subj.Results(res.Pipeline, res.Job), Data: data}
-	return retryUntil(ctx, time.Second, func() error {
+	return retryUntil(ctx, w.opts.StoreBackOff(), func() error {
 		err := w.publishDurable(msg, w.topo.ResultsStream())
 		if err == nil {
 			return nil
@@ -103,23 +102,4 @@ func (w *Worker) storeResult(ctx context.Context, res *messages.BatchResult) err
 	}, func(err error, wait time.Duration) {
 		w.log.Warn().Err(err).Str("pipeline", res.Pipeline).Str("job", res.Job).Dur("retry_in", wait).Msg("batch result not stored yet; retrying")
 	})
-}
-
-// retryUntil calls op until it succeeds, returns a backoff.Permanent error
-// or ctx ends, waiting from initial and doubling up to 10 s between tries;
-// notify hears of each failure that will be retried. When ctx ends it
-// returns op's last error, which says more than ctx's.
-func retryUntil(ctx context.Context, initial time.Duration, op func() error, notify func(err error, wait time.Duration)) error {
-	b := backoff.NewExponentialBackOff()
-	b.InitialInterval, b.Multiplier, b.RandomizationFactor = initial, 2, 0
-	b.MaxInterval, b.MaxElapsedTime = 10*time.Second, 0
-	var last error
-	err := backoff.RetryNotify(func() error {
-		last = op()
-		return last
-	}, backoff.WithContext(b, ctx), notify)
-	if err != nil && ctx.Err() != nil && last != nil {
-		return last
-	}
-	return err
 }

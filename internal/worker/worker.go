@@ -57,6 +57,12 @@ type Options struct {
 	// (auth failure, or a transient failure on a record's last delivery).
 	// Default: 1s doubling up to 30s.
 	HoldBackoff func(attempt int) time.Duration
+	// SetupBackOff spaces set-up attempts while the cluster is not ready.
+	// Default DefaultSetupBackOff.
+	SetupBackOff func() backoff.BackOff
+	// StoreBackOff spaces attempts to store a batch result. Default
+	// DefaultStoreBackOff.
+	StoreBackOff func() backoff.BackOff
 	// Retry is the loader's retry policy. Default: pipeline defaults with one
 	// attempt per record (JetStream redelivery does the rest) and no limit on
 	// waiting out rate limits (RateLimitWait -1).
@@ -81,7 +87,10 @@ type Worker struct {
 	state   jetstream.KeyValue
 	runners []*runner
 	ready   atomic.Bool
-	batchN  atomic.Uint64
+	// notReady says why the worker is not ready yet (set-up waiting,
+	// shutting down); "" once it runs.
+	notReady atomic.Pointer[string]
+	batchN   atomic.Uint64
 }
 
 // New checks opts and builds the pipelines. It does not touch NATS yet.
@@ -109,6 +118,12 @@ func New(opts Options) (*Worker, error) {
 	}
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics()
+	}
+	if opts.SetupBackOff == nil {
+		opts.SetupBackOff = DefaultSetupBackOff
+	}
+	if opts.StoreBackOff == nil {
+		opts.StoreBackOff = DefaultStoreBackOff
 	}
 	opts.Topology = opts.Topology.WithDefaults()
 	js, err := jetstream.New(opts.NC)
@@ -170,15 +185,41 @@ func (w *Worker) ID() string { return w.opts.ID }
 // Ready reports whether the worker has set up its streams and consumers, is
 // connected to NATS, and no pipeline is paused on an authentication failure.
 func (w *Worker) Ready() bool {
-	if !w.ready.Load() || !w.opts.NC.IsConnected() {
-		return false
+	ok, _ := w.Status()
+	return ok
+}
+
+// Status is Ready with the reason when it is not.
+func (w *Worker) Status() (ready bool, reason string) {
+	ready, reason = w.status()
+	if ready {
+		w.metrics.Ready.Set(1)
+	} else {
+		w.metrics.Ready.Set(0)
+	}
+	return ready, reason
+}
+
+func (w *Worker) status() (bool, string) {
+	if !w.ready.Load() {
+		if r := w.notReady.Load(); r != nil {
+			return false, *r
+		}
+		return false, "starting"
+	}
+	if !w.opts.NC.IsConnected() {
+		return false, "not connected to NATS (reconnecting)"
 	}
 	for _, r := range w.runners {
 		if r.authFailed.Load() {
-			return false
+			return false, fmt.Sprintf("pipeline %s: Salesforce refuses to authenticate", r.pc.Name)
 		}
 	}
-	return true
+	return true, ""
+}
+
+func (w *Worker) setNotReady(reason string) {
+	w.notReady.Store(&reason)
 }
 
 // Setup creates or updates the streams, the state bucket and every
@@ -200,25 +241,43 @@ func (w *Worker) Setup(ctx context.Context) error {
 	return nil
 }
 
-// setupWithRetry runs Setup until it succeeds. Replicas starting together on
-// a new cluster all create the same R3 streams at once, and the server may
-// answer some of them only with a timeout or "temporarily unavailable"
-// until its meta leader settles: those are retried with backoff (the
-// worker stays unready meanwhile). A request the server refuses (HTTP 4xx:
-// a bad or conflicting configuration) fails at once.
+// setupWithRetry runs Setup until it succeeds or fails for good. An error
+// is classified by what it means (classifySetup, setuperr.go): a cluster
+// still forming, a node restarting or a meta-leader election are waited
+// out with backoff, one log line per attempt, /readyz 503 with the reason
+// and kinetic_setup_attempts_total counting; a configuration the operator
+// must change returns a *SetupError that says what to change.
 func (w *Worker) setupWithRetry(ctx context.Context) error {
 	attempt := 0
-	return retryUntil(ctx, 500*time.Millisecond, func() error {
+	w.setNotReady("setting up streams and consumers")
+	err := retryUntil(ctx, w.opts.SetupBackOff(), func() error {
 		attempt++
 		err := w.Setup(ctx)
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && apiErr.Code >= 400 && apiErr.Code < 500 && apiErr.Code != 408 {
+		if err == nil {
+			w.metrics.SetupAttempts.WithLabelValues("ok").Inc()
+			return nil
+		}
+		if ctx.Err() != nil {
 			return backoff.Permanent(err)
 		}
+		class, say := classifySetup(err, w.opts.NC)
+		if class == setupPermanent {
+			w.metrics.SetupAttempts.WithLabelValues("permanent").Inc()
+			return backoff.Permanent(&SetupError{Err: err, Fix: say})
+		}
+		w.metrics.SetupAttempts.WithLabelValues("transient").Inc()
+		w.setNotReady(fmt.Sprintf("set-up attempt %d failed: %v — %s", attempt, err, say))
 		return err
 	}, func(err error, wait time.Duration) {
-		w.log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", wait).Msg("setting up streams and consumers failed; retrying")
+		_, say := classifySetup(err, w.opts.NC)
+		w.log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", wait).Str("reason", say).
+			Msg("setting up streams and consumers failed; retrying")
 	})
+	var se *SetupError
+	if errors.As(err, &se) {
+		w.setNotReady("set-up failed: " + se.Error())
+	}
+	return err
 }
 
 // Run sets up and processes until ctx ends, then shuts down gracefully: it
@@ -233,6 +292,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	stopTimer := context.AfterFunc(ctx, func() {
+		w.setNotReady("shutting down")
 		w.ready.Store(false)
 		w.log.Info().Dur("timeout", w.opts.ShutdownTimeout).Msg("shutting down: no new batches; finishing in-flight work")
 		time.AfterFunc(w.opts.ShutdownTimeout, cancelWork)
@@ -261,6 +321,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.log.Info().Str("worker", w.opts.ID).Strs("pipelines", names).Msg("worker running")
 	wg.Wait()
+	w.setNotReady("stopped")
 	w.ready.Store(false)
 	w.log.Info().Str("worker", w.opts.ID).Msg("worker stopped")
 	return nil

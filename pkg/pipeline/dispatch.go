@@ -11,12 +11,60 @@ import (
 
 // StreamOptions adjusts Stream.
 type StreamOptions struct {
-	// Stop, when it returns true, skips chunks not yet sent (stop_on_error);
+	// Stop, when it returns true, skips writes not yet sent (stop_on_error);
 	// calls already running finish.
 	Stop func() bool
 	// Done receives each item's final outcome, on Stream's goroutine, as soon
 	// as it is known (not in input order).
 	Done func(Item, Outcome)
+	// Linger is how long fresh records may wait for company before a call
+	// goes out with fewer than 200: 0 sends as soon as a call slot is free.
+	// A stream fed in small pieces (the worker's partitions) sets it, so
+	// that calls stay full.
+	Linger time.Duration
+	// Decide says what happens after a failed attempt (see Decision). nil
+	// uses the loader's RetryPolicy.
+	Decide func(Failure) Decision
+	// OnCall hears of every finished call: its error class (ClassNone when
+	// Salesforce answered). The worker uses it to report a pipeline paused
+	// by an outage, a rate limit or a refused login.
+	OnCall func(class salesforce.Class, err error)
+}
+
+// Failure is one failed attempt of one write: what Decide decides on.
+type Failure struct {
+	Items []Item           // the changes of the write (several when merged), in order
+	Class salesforce.Class // why it failed
+	Err   error            // *salesforce.RecordError, or the call's error
+	// Answers counts the record-level answers about this write so far
+	// (this one included); CallFails the whole-call failures in a row.
+	Answers, CallFails int
+	// Since is when the current streak of whole-call failures of this
+	// class began (rate limits, auth): how long it has been waiting.
+	Since time.Time
+}
+
+// Action is what Decide says to do with a failed write.
+type Action int
+
+// Actions.
+const (
+	// Fail ends the write: its changes fail with the error.
+	Fail Action = iota
+	// Retry sends the write again after Decision.After, keeping its place
+	// in its key's order: later changes of the key wait.
+	Retry
+	// Release ends the write with its error as not final: the caller gives
+	// the changes back (the worker naks them, to be redelivered after
+	// Decision.After). Only for changes without a key, whose order does not
+	// matter.
+	Release
+)
+
+// Decision is what happens after a failed attempt.
+type Decision struct {
+	Action Action
+	After  time.Duration
 }
 
 // Stream loads the batches read from in until in is closed, and returns once
@@ -24,32 +72,76 @@ type StreamOptions struct {
 // everything; each Collections call runs on a goroutine of its own and
 // reports back.
 //
+// Order. Items with a Key are changes of one record. A key's changes are
+// written in the order they arrive, one write at a time: while a write of a
+// key is queued, in flight, waiting for a retry or being isolated, the
+// key's later changes wait, and no request ever carries a key twice
+// (Salesforce fails every copy of a repeated key). Changes of one key that
+// meet before the first is sent are merged into one write when that gives
+// the same result (MergeChanges): upsert after upsert, update after update,
+// delete after delete. Other keys are not held up.
+//
 // Scheduling:
-//   - fresh records go out 200 to a call, at most Concurrency calls at once
-//     (shared with every other Stream of the loader);
-//   - a call that fails as a whole with a transient error is put back with a
-//     backoff delay and sent again, whole (up to RetryPolicy.CallAttempts);
-//     while rate limited it waits, up to RateLimitWait;
-//   - a call refused as a whole (HTTP 400) with several records is split in
-//     halves, to find the records at fault;
-//   - records that fail with a retryable record error (UNABLE_TO_LOCK_ROW) go
-//     to a retry pool and are sent again, after a backoff delay, together
-//     with other calls' retries: the pool is flushed as full 200-record calls,
-//     or as soon as a call slot would otherwise sit idle. Retries therefore
-//     cost few API calls, and a record Salesforce accepted is never re-sent.
+//   - fresh writes go out up to 200 to a call, at most Concurrency calls at
+//     once (shared with every other Stream of the loader), one operation
+//     per call;
+//   - a call that fails as a whole with a transient error is put back with
+//     a backoff delay and sent again, whole; while rate limited it waits;
+//   - a call refused as a whole (HTTP 400: one value Salesforce cannot
+//     parse fails the whole request) is bisected to find the writes at
+//     fault, at most ⌈log2 n⌉ extra calls for each (probing one half; the
+//     other is sent only if the probe fails too);
+//   - writes that fail with a retryable record error (UNABLE_TO_LOCK_ROW)
+//     go to a retry pool and are sent again after a backoff delay, merged
+//     with other calls' retries into full calls; a write Salesforce
+//     accepted is never re-sent;
+//   - a merged write that fails for good is split into its changes, which
+//     are written one after the other, so each gets its own outcome.
 func (l *Loader) Stream(ctx context.Context, in <-chan []Item, opts StreamOptions) LoadStats {
-	d := &dispatcher{l: l, ctx: ctx, opts: opts, results: make(chan callResult), st: LoadStats{API: APICollections}}
+	d := &dispatcher{l: l, ctx: ctx, opts: opts, results: make(chan callResult), st: LoadStats{API: APICollections},
+		keys: map[string]*keyState{}}
+	if d.opts.Decide == nil {
+		d.opts.Decide = l.cfg.Retry.Decide
+	}
 	d.run(in)
 	return d.st
 }
 
-// work is a group of records sent in one call.
+// unit is one write: one change, or several changes of one key merged.
+type unit struct {
+	members   []int // item positions, in arrival order
+	op        SyncMode
+	key       string
+	rec       salesforce.Record
+	alone     bool // its change was split from a merged write that failed: never merged again
+	sent      bool // an attempt has started: no more merging
+	answers   int
+	attempts  int
+	arrivedAt time.Time
+}
+
+// keyState orders the changes of one key: active is the write in progress,
+// queue the item positions waiting behind it.
+type keyState struct {
+	active *unit
+	queue  []int
+}
+
+// work is a group of writes sent in one call.
 type work struct {
-	idx       []int // positions in dispatcher.items
+	units     []*unit
 	readyAt   time.Time
-	callFails int       // whole-call transient failures so far
-	rlSince   time.Time // first rate-limit answer of the current streak
-	fresh     bool      // never sent: subject to Stop
+	callFails int
+	since     time.Time // first failure of the current streak
+	class     salesforce.Class
+	// sibling is the other half of a bisected request, waiting on this
+	// half (the probe): if the probe fails too, the sibling is sent as it
+	// is; if the probe passes, the fault is in the sibling.
+	sibling *work
+	// inherit is the refusal a waiting half is condemned with if its probe
+	// passes; suspect is set once it is: the half is then bisected in turn,
+	// never sent whole.
+	inherit, suspect error
 }
 
 type callResult struct {
@@ -65,12 +157,15 @@ type dispatcher struct {
 	st      LoadStats
 	items   []Item
 	outs    []Outcome
-	answers []int   // per item: calls that answered for it (not failed whole)
-	queue   []*work // whole calls waiting (fresh, or put back after a call failure)
-	pool    []int   // records waiting for a retry, merged into calls
+	alone   []bool // per item: split from a merged write that failed; never merged again
+	keys    map[string]*keyState
+	fresh   []*unit // writes never sent, in arrival order
+	queue   []*work // calls waiting (put back after a failure, bisection halves)
+	pool    []*unit // writes waiting for a retry, merged into calls
 	poolAt  []time.Time
 	results chan callResult
 	running int
+	pending int // items without an outcome
 }
 
 const (
@@ -83,17 +178,17 @@ func (d *dispatcher) run(in <-chan []Item) {
 	limit := d.l.cfg.Concurrency
 	for {
 		d.dispatch(limit, in == nil)
-		if in == nil && d.running == 0 && len(d.queue) == 0 && len(d.pool) == 0 {
+		if in == nil && d.pending == 0 && d.running == 0 {
 			return
 		}
-		// Read more input only when there is little queued: backpressure.
+		// Read more input only when there is little waiting: backpressure.
 		var inCh <-chan []Item
-		if in != nil && len(d.queue) < limit {
+		if in != nil && len(d.queue) < limit && len(d.fresh) < 2*maxRecords*limit {
 			inCh = in
 		}
 		var timer *time.Timer
 		var wake <-chan time.Time
-		if next, ok := d.nextWake(time.Now()); ok {
+		if next, ok := d.nextWake(time.Now(), in == nil); ok {
 			timer = time.NewTimer(max(time.Until(next), time.Millisecond))
 			wake = timer.C
 		}
@@ -118,23 +213,86 @@ func (d *dispatcher) run(in <-chan []Item) {
 	}
 }
 
-// add appends a batch and queues it as fresh calls of up to 200 records.
+// add takes in a batch: each item joins its key's order, merging into the
+// key's pending write when that gives the same result.
 func (d *dispatcher) add(b []Item) {
-	for lo := 0; lo < len(b); lo += maxRecords {
-		hi := min(lo+maxRecords, len(b))
-		w := &work{fresh: true}
-		for _, it := range b[lo:hi] {
-			w.idx = append(w.idx, len(d.items))
-			d.items = append(d.items, it)
-			d.outs = append(d.outs, Outcome{})
-			d.answers = append(d.answers, 0)
+	now := time.Now()
+	for _, it := range b {
+		i := len(d.items)
+		if it.Op == "" {
+			it.Op = d.l.cfg.Mode
 		}
-		d.queue = append(d.queue, w)
+		d.items = append(d.items, it)
+		d.outs = append(d.outs, Outcome{})
+		d.alone = append(d.alone, it.alone)
+		d.pending++
+		if it.Key == "" {
+			d.fresh = append(d.fresh, d.newUnit(i, now))
+			continue
+		}
+		ks := d.keys[it.Key]
+		if ks == nil {
+			ks = &keyState{}
+			d.keys[it.Key] = ks
+		}
+		switch {
+		case ks.active == nil:
+			ks.active = d.newUnit(i, now)
+			d.fresh = append(d.fresh, ks.active)
+		case len(ks.queue) == 0 && d.merge(ks.active, i):
+		default:
+			ks.queue = append(ks.queue, i)
+		}
 	}
 }
 
-// dispatch starts calls while slots are free: ready queued calls first, then
-// calls from the retry pool (see fromPool).
+func (d *dispatcher) newUnit(i int, now time.Time) *unit {
+	it := d.items[i]
+	return &unit{members: []int{i}, op: it.Op, key: it.Key, rec: it.Record, arrivedAt: now, alone: d.alone[i]}
+}
+
+// merge folds item i into u when u is not sent yet and the two changes
+// merge (MergeChanges).
+func (d *dispatcher) merge(u *unit, i int) bool {
+	if u.sent || u.alone || d.alone[i] {
+		return false
+	}
+	it := d.items[i]
+	rec, ok := MergeChanges(u.op, u.rec, it.Op, it.Record)
+	if !ok {
+		return false
+	}
+	u.rec = rec
+	u.members = append(u.members, i)
+	d.st.Merged++
+	return true
+}
+
+// next activates the key's next change once its write is done, merging the
+// changes behind it that merge.
+func (d *dispatcher) next(key string) {
+	ks := d.keys[key]
+	if ks == nil {
+		return
+	}
+	ks.active = nil
+	if len(ks.queue) == 0 {
+		delete(d.keys, key)
+		return
+	}
+	now := time.Now()
+	u := d.newUnit(ks.queue[0], now)
+	rest := ks.queue[1:]
+	for len(rest) > 0 && d.merge(u, rest[0]) {
+		rest = rest[1:]
+	}
+	ks.queue = rest
+	ks.active = u
+	d.fresh = append(d.fresh, u)
+}
+
+// dispatch starts calls while slots are free: calls put back first, then
+// the retry pool, then fresh writes.
 func (d *dispatcher) dispatch(limit int, inputDone bool) {
 	now := time.Now()
 	for d.running < limit {
@@ -143,12 +301,14 @@ func (d *dispatcher) dispatch(limit int, inputDone bool) {
 			w = d.fromPool(now, inputDone)
 		}
 		if w == nil {
+			w = d.fromFresh(now, inputDone)
+		}
+		if w == nil {
 			return
 		}
-		if w.fresh && d.opts.Stop != nil && d.opts.Stop() {
-			for _, i := range w.idx {
-				d.finish(i, Outcome{Skipped: true})
-			}
+		if w.suspect != nil {
+			// Condemned unsent: its bisection sibling passed.
+			d.refused(w, w.suspect)
 			continue
 		}
 		d.start(w)
@@ -165,10 +325,46 @@ func (d *dispatcher) nextQueued(now time.Time) *work {
 	return nil
 }
 
-// fromPool takes up to 200 ready retries: when 200 are ready, when the input
-// is exhausted and nothing else is running or waiting, or when the oldest
-// ready one has waited poolMaxWait. Holding retries back while fresh records keep
-// coming is what keeps API calls near the minimum.
+// fromFresh takes up to 200 fresh writes of the oldest one's operation,
+// once 200 are there, the input is exhausted, or the oldest has lingered.
+// Writes skipped by Stop end here.
+func (d *dispatcher) fromFresh(now time.Time, inputDone bool) *work {
+	for len(d.fresh) > 0 && d.opts.Stop != nil && d.opts.Stop() {
+		u := d.fresh[0]
+		d.fresh = d.fresh[1:]
+		d.finishUnit(u, Outcome{Skipped: true})
+	}
+	if len(d.fresh) == 0 {
+		return nil
+	}
+	op := d.fresh[0].op
+	n := 0
+	for _, u := range d.fresh {
+		if u.op == op {
+			n++
+		}
+	}
+	if n < maxRecords && !inputDone && now.Sub(d.fresh[0].arrivedAt) < d.opts.Linger {
+		return nil
+	}
+	w := &work{}
+	rest := d.fresh[:0]
+	for _, u := range d.fresh {
+		if u.op == op && len(w.units) < maxRecords {
+			w.units = append(w.units, u)
+		} else {
+			rest = append(rest, u)
+		}
+	}
+	clear(d.fresh[len(rest):])
+	d.fresh = rest
+	return w
+}
+
+// fromPool takes up to 200 ready retries of one operation: when 200 are
+// ready, when nothing else is running or waiting, or when the oldest ready
+// one has waited poolMaxWait. Holding retries back while fresh records
+// keep coming is what keeps API calls near the minimum.
 func (d *dispatcher) fromPool(now time.Time, inputDone bool) *work {
 	var ready []int
 	oldest := now
@@ -183,19 +379,21 @@ func (d *dispatcher) fromPool(now time.Time, inputDone bool) *work {
 	if len(ready) == 0 {
 		return nil
 	}
-	// Once the input is exhausted, wait for the calls still running (their
+	// Once nothing else is left, wait for the calls still running (their
 	// failures join the pool) and for the stragglers (delays differ by
 	// jitter), so that the last retries go out together.
-	drained := inputDone && len(d.queue) == 0 && d.running == 0 && len(ready) == len(d.pool)
+	drained := inputDone && len(d.queue) == 0 && len(d.fresh) == 0 && d.running == 0 && len(ready) == len(d.pool)
 	if len(ready) < maxRecords && !drained && now.Sub(oldest) < poolMaxWait {
 		return nil
 	}
-	ready = ready[:min(len(ready), maxRecords)]
+	op := d.pool[ready[0]].op
 	w := &work{}
 	take := map[int]bool{}
 	for _, k := range ready {
-		w.idx = append(w.idx, d.pool[k])
-		take[k] = true
+		if d.pool[k].op == op && len(w.units) < maxRecords {
+			w.units = append(w.units, d.pool[k])
+			take[k] = true
+		}
 	}
 	pool, at := d.pool[:0], d.poolAt[:0]
 	for k := range d.pool {
@@ -203,15 +401,16 @@ func (d *dispatcher) fromPool(now time.Time, inputDone bool) *work {
 			pool, at = append(pool, d.pool[k]), append(at, d.poolAt[k])
 		}
 	}
+	clear(d.pool[len(pool):])
 	d.pool, d.poolAt = pool, at
 	d.st.Retries++
 	return w
 }
 
 // nextWake is the next time waiting work becomes due: a queued call or a
-// pooled retry becoming ready, or a ready retry reaching poolMaxWait. Other
-// changes come with an event (a call finishing, input arriving).
-func (d *dispatcher) nextWake(now time.Time) (time.Time, bool) {
+// pooled retry becoming ready, a ready retry reaching poolMaxWait, or the
+// oldest fresh write reaching its linger. Other changes come with an event.
+func (d *dispatcher) nextWake(now time.Time, inputDone bool) (time.Time, bool) {
 	var next time.Time
 	found := false
 	consider := func(t time.Time) {
@@ -226,24 +425,32 @@ func (d *dispatcher) nextWake(now time.Time) (time.Time, bool) {
 		consider(at)
 		consider(at.Add(poolMaxWait))
 	}
+	if len(d.fresh) > 0 && !inputDone {
+		consider(d.fresh[0].arrivedAt.Add(d.opts.Linger))
+	}
 	return next, found
 }
 
 // start runs one call on its own goroutine.
 func (d *dispatcher) start(w *work) {
 	d.running++
-	recs := make([]salesforce.Record, len(w.idx))
-	for k, i := range w.idx {
-		recs[k] = d.items[i].Record
-		d.outs[i].Attempts++
+	recs := make([]salesforce.Record, len(w.units))
+	for k, u := range w.units {
+		recs[k] = u.rec
+		u.sent = true
+		u.attempts++
 	}
+	op := w.units[0].op
 	d.st.APICalls++
+	if op == Delete && d.l.deletesByExternalID() {
+		d.st.APICalls++ // the query that finds the Ids
+	}
 	go func() {
 		r := callResult{w: w}
 		if err := d.l.acquire(d.ctx); err != nil {
 			r.err = err
 		} else {
-			r.results, r.err = d.l.call(d.ctx, recs)
+			r.results, r.err = d.l.call(d.ctx, op, recs)
 			d.l.release()
 		}
 		d.results <- r
@@ -252,106 +459,215 @@ func (d *dispatcher) start(w *work) {
 
 // handle folds a finished call into the outcomes.
 func (d *dispatcher) handle(r callResult) {
-	p := d.l.cfg.Retry
 	w := r.w
+	class := salesforce.Classify(r.err)
+	if d.opts.OnCall != nil && d.ctx.Err() == nil {
+		d.opts.OnCall(class, r.err)
+	}
 	if r.err != nil {
-		if d.ctx.Err() != nil {
-			d.failAll(w.idx, d.ctx.Err(), salesforce.ClassTransient)
-			return
-		}
-		class := salesforce.Classify(r.err)
-		switch class {
-		case salesforce.ClassTransient, salesforce.ClassSessionExpired:
-			w.callFails++
-			if w.callFails >= p.CallAttempts {
-				d.failAll(w.idx, r.err, class)
-				return
-			}
-			d.requeue(w, backoffAt(p.NewBackOff, w.callFails))
-		case salesforce.ClassRateLimited:
-			if w.rlSince.IsZero() {
-				w.rlSince = time.Now()
-			}
-			if p.RateLimitWait > 0 && time.Since(w.rlSince) >= p.RateLimitWait {
-				d.failAll(w.idx, r.err, class)
-				return
-			}
-			w.callFails = 0
-			wait := backoffAt(p.NewRateLimitBackOff, int(time.Since(w.rlSince)/time.Second)+1)
-			d.l.cfg.Logger.Warn().Err(r.err).Dur("wait", wait).Str("sobject", d.l.cfg.SObject).Msg("salesforce rate limit: pausing")
-			d.requeue(w, wait)
-		case salesforce.ClassPermanentRequest:
-			if len(w.idx) > 1 {
-				// Find the records the request is refused for.
-				half := len(w.idx) / 2
-				d.queue = append(d.queue, &work{idx: w.idx[:half]}, &work{idx: w.idx[half:]})
-				return
-			}
-			d.failAll(w.idx, r.err, class)
-		default:
-			d.failAll(w.idx, r.err, class)
-		}
+		d.callFailed(w, r.err, class)
 		return
 	}
+	w.class, w.callFails = salesforce.ClassNone, 0
+	if s := w.sibling; s != nil {
+		// This half passed: the fault that refused the whole request is in
+		// the other half, which is not sent again whole.
+		w.sibling = nil
+		s.suspect = s.inherit
+		d.queue = append(d.queue, s)
+	}
 	for k, res := range r.results {
-		i := w.idx[k]
-		o := d.outs[i]
+		u := w.units[k]
 		if res.Success {
-			o.ID, o.Created, o.Err, o.Class = res.ID, res.Created, nil, salesforce.ClassNone
-			d.finish(i, o)
+			d.loaded(u, res)
 			continue
 		}
 		rerr := recordErr(res)
-		o.ID, o.Err, o.Class = res.ID, rerr, salesforce.ClassifyCode(rerr.StatusCode)
-		d.answers[i]++
-		// RecordAttempts counts the answers about this record; calls that
-		// failed as a whole have their own budget (CallAttempts).
-		if o.Class == salesforce.ClassRetryableRecord && d.answers[i] < p.RecordAttempts {
-			d.outs[i] = o
-			d.pool = append(d.pool, i)
-			d.poolAt = append(d.poolAt, time.Now().Add(backoffAt(p.NewBackOff, d.answers[i])))
-			continue
-		}
-		d.finish(i, o)
+		u.answers++
+		d.failed(u, salesforce.ClassifyCode(rerr.StatusCode), rerr, res.ID)
 	}
 }
 
-func (d *dispatcher) requeue(w *work, wait time.Duration) {
+// callFailed handles a call that failed as a whole.
+func (d *dispatcher) callFailed(w *work, err error, class salesforce.Class) {
+	if d.ctx.Err() != nil {
+		d.failWork(w, d.ctx.Err(), salesforce.ClassTransient)
+		return
+	}
+	if class == salesforce.ClassPermanentRequest {
+		d.refused(w, err)
+		return
+	}
+	if w.class != class || w.since.IsZero() {
+		w.class, w.since = class, time.Now()
+	}
+	w.callFails++
+	dec := d.opts.Decide(Failure{Items: d.unitItems(w.units[0]), Class: class, Err: err, CallFails: w.callFails, Since: w.since})
+	switch dec.Action {
+	case Retry:
+		if class == salesforce.ClassRateLimited {
+			d.l.cfg.Logger.Warn().Err(err).Dur("wait", dec.After).Str("sobject", d.l.cfg.SObject).Msg("salesforce rate limit: pausing")
+		}
+		d.st.Retries++
+		w.readyAt = time.Now().Add(dec.After)
+		d.queue = append(d.queue, w)
+	case Release:
+		d.releaseSibling(w)
+		for _, u := range w.units {
+			d.finishUnit(u, Outcome{Err: err, Class: class, Released: true, After: dec.After})
+		}
+	default:
+		d.failWork(w, err, class)
+	}
+}
+
+// refused handles a request Salesforce refused as a whole (HTTP 400): a
+// single write fails with it; a group is bisected — the first half is sent
+// as a probe and the second waits on it: if the probe fails too, the second
+// half is sent as it is (it may be fine); if the probe passes, the fault is
+// in the second half, which is bisected in turn without being sent whole.
+// Each faulty write costs at most ⌈log2 n⌉ calls beyond the refused one.
+func (d *dispatcher) refused(w *work, err error) {
+	d.releaseSibling(w)
+	if len(w.units) == 1 {
+		u := w.units[0]
+		u.answers++
+		d.failed(u, salesforce.ClassPermanentRequest, err, "")
+		return
+	}
+	half := len(w.units) / 2
+	second := &work{units: w.units[half:], inherit: err}
+	d.queue = append(d.queue, &work{units: w.units[:half], sibling: second})
 	d.st.Retries++
-	w.readyAt = time.Now().Add(wait)
-	w.fresh = false
-	d.queue = append(d.queue, w)
+}
+
+// releaseSibling sends a probe's waiting half on its own: the probe did not
+// pass, so nothing is known about the half.
+func (d *dispatcher) releaseSibling(w *work) {
+	if s := w.sibling; s != nil {
+		w.sibling = nil
+		s.inherit = nil
+		d.queue = append(d.queue, s)
+	}
+}
+
+// loaded ends a write that Salesforce accepted.
+func (d *dispatcher) loaded(u *unit, res salesforce.SaveResult) {
+	for k, i := range u.members {
+		o := d.outs[i]
+		o.ID, o.Err, o.Class = res.ID, nil, salesforce.ClassNone
+		o.Created = res.Created && k == 0 // a merged write creates once, for its first change
+		o.Attempts = u.attempts
+		d.finish(i, o)
+	}
+	d.unitDone(u)
+}
+
+// failed handles a write that failed (a record-level answer, or a request
+// refusal that isolated it).
+func (d *dispatcher) failed(u *unit, class salesforce.Class, err error, id string) {
+	if class == salesforce.ClassPermanentRecord || class == salesforce.ClassPermanentRequest {
+		if len(u.members) > 1 {
+			// One of the merged changes may be at fault: write them one by
+			// one, in order, so each gets its own outcome.
+			d.unmerge(u)
+			return
+		}
+	}
+	dec := d.opts.Decide(Failure{Items: d.unitItems(u), Class: class, Err: err, Answers: u.answers})
+	switch dec.Action {
+	case Retry:
+		d.pool = append(d.pool, u)
+		d.poolAt = append(d.poolAt, time.Now().Add(dec.After))
+	case Release:
+		d.finishUnit(u, Outcome{ID: id, Err: err, Class: class, Released: true, After: dec.After})
+	default:
+		d.finishUnit(u, Outcome{ID: id, Err: err, Class: class})
+	}
+}
+
+// unmerge splits a merged write that failed for good into its changes: the
+// first becomes the key's write, the others wait behind it, unmerged.
+func (d *dispatcher) unmerge(u *unit) {
+	for _, i := range u.members {
+		d.alone[i] = true
+	}
+	first := d.newUnit(u.members[0], time.Now())
+	if ks := d.keys[u.key]; ks != nil {
+		ks.active = first
+		ks.queue = append(append([]int(nil), u.members[1:]...), ks.queue...)
+	}
+	d.fresh = append(d.fresh, first)
+}
+
+func (d *dispatcher) unitItems(u *unit) []Item {
+	its := make([]Item, len(u.members))
+	for k, i := range u.members {
+		its[k] = d.items[i]
+	}
+	return its
+}
+
+// finishUnit gives every change of a write the same outcome and lets the
+// key's next change go.
+func (d *dispatcher) finishUnit(u *unit, o Outcome) {
+	for _, i := range u.members {
+		oi := o
+		oi.Attempts = u.attempts
+		d.finish(i, oi)
+	}
+	d.unitDone(u)
+}
+
+func (d *dispatcher) unitDone(u *unit) {
+	if u.key != "" {
+		d.next(u.key)
+	}
 }
 
 func (d *dispatcher) finish(i int, o Outcome) {
+	d.pending--
 	if d.opts.Done != nil {
 		d.opts.Done(d.items[i], o)
 	}
 	d.items[i].Record = nil // done: let it go
 }
 
-func (d *dispatcher) failAll(idx []int, err error, class salesforce.Class) {
-	for _, i := range idx {
-		o := d.outs[i]
-		o.Err, o.Class = err, class
-		d.finish(i, o)
+func (d *dispatcher) failWork(w *work, err error, class salesforce.Class) {
+	d.releaseSibling(w)
+	for _, u := range w.units {
+		d.finishUnit(u, Outcome{Err: err, Class: class})
 	}
 }
 
 // abort ends a cancelled stream: calls in flight return with the context's
-// error; everything waiting gets it too; unread input is drained as skipped.
+// error; everything waiting gets it too (never-sent writes are skipped);
+// unread input is drained as skipped.
 func (d *dispatcher) abort(in <-chan []Item) {
 	err := d.ctx.Err()
+	for ; d.running > 0; d.running-- {
+		r := <-d.results
+		d.failWork(r.w, err, salesforce.ClassTransient)
+	}
 	for _, w := range d.queue {
 		d.abortWork(w, err)
 	}
 	d.queue = nil
-	d.failAll(d.pool, err, salesforce.ClassTransient)
-	d.pool, d.poolAt = nil, nil
-	for ; d.running > 0; d.running-- {
-		r := <-d.results
-		d.failAll(r.w.idx, err, salesforce.ClassTransient)
+	for _, u := range d.pool {
+		d.abortUnit(u, err)
 	}
+	d.pool, d.poolAt = nil, nil
+	for _, u := range d.fresh {
+		d.abortUnit(u, err)
+	}
+	d.fresh = nil
+	// Changes still waiting behind their key's write were never sent.
+	for _, ks := range d.keys {
+		for _, i := range ks.queue {
+			d.finish(i, Outcome{Skipped: true})
+		}
+	}
+	d.keys = nil
 	if in != nil {
 		for b := range in {
 			for _, it := range b {
@@ -363,17 +679,24 @@ func (d *dispatcher) abort(in <-chan []Item) {
 	}
 }
 
-// abortWork settles waiting work: never-sent records are skipped, the rest
-// failed with err (they may have reached Salesforce).
 func (d *dispatcher) abortWork(w *work, err error) {
-	for _, i := range w.idx {
-		if d.outs[i].Attempts == 0 {
+	for _, u := range w.units {
+		d.abortUnit(u, err)
+	}
+	if w.sibling != nil {
+		d.abortWork(w.sibling, err)
+	}
+}
+
+// abortUnit settles a waiting write: a never-sent one is skipped, the rest
+// fail with err (they may have reached Salesforce).
+func (d *dispatcher) abortUnit(u *unit, err error) {
+	for _, i := range u.members {
+		if u.attempts == 0 {
 			d.finish(i, Outcome{Skipped: true})
 			continue
 		}
-		o := d.outs[i]
-		o.Err, o.Class = err, salesforce.ClassTransient
-		d.finish(i, o)
+		d.finish(i, Outcome{Err: err, Class: salesforce.ClassTransient, Attempts: u.attempts})
 	}
 }
 

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/kinetic-sync/kinetic/pkg/salesforce"
 )
@@ -46,6 +47,25 @@ func KeyOf(mode SyncMode, externalIDField string, rec salesforce.Record) string 
 	return keyText(v)
 }
 
+// RecordKey is the key a change of a mapped record is ordered by: KeyOf,
+// normalised so that two spellings of one record's key are one key — an
+// external id in lower case (Salesforce matches external ids
+// case-insensitively), an Id in its 18-character form, lower-cased (the
+// 18-character form keeps distinct Ids distinct). "" when the mode has no
+// key or the record lacks it.
+func RecordKey(mode SyncMode, externalIDField string, rec salesforce.Record) string {
+	k := KeyOf(mode, externalIDField, rec)
+	if k == "" {
+		return ""
+	}
+	if KeyField(mode, externalIDField) == "Id" {
+		if id, err := salesforce.ID18(k); err == nil {
+			k = id
+		}
+	}
+	return strings.ToLower(k)
+}
+
 func keyText(v any) string {
 	switch v := v.(type) {
 	case string:
@@ -62,7 +82,8 @@ func keyText(v any) string {
 	return fmt.Sprint(v)
 }
 
-// Key maps a source record and returns its key, as the worker will see it:
+// Key maps a source record and returns its key (RecordKey), as the worker
+// will see it:
 // what publishers put in the keyed subject (messages.Subjects.RecordsKeyed).
 // A record that does not map, or lacks its key, is an error; it can still
 // be published unkeyed, and the worker dead-letters it with the code.
@@ -82,5 +103,5 @@ func (pc *PipelineConfig) Key(src map[string]any) (string, *RecordError) {
 		err.Record = src
 		return "", err
 	}
-	return KeyOf(pc.Mode, pc.ExternalIDField, rec), nil
+	return RecordKey(pc.Mode, pc.ExternalIDField, rec), nil
 }

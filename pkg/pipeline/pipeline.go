@@ -186,8 +186,16 @@ func (e *StopError) Unwrap() []error { return []error{ErrStopped, e.First} }
 
 // Prepare maps and validates one source record exactly as Sync does: the
 // worker calls it for each message, then loads the items with Loader. idx
-// becomes the Item's Seq and the RecordError's Index.
+// becomes the Item's Seq and the RecordError's Index. The item carries the
+// record's key (RecordKey), which orders its changes.
 func (p *Pipeline) Prepare(idx int, rec map[string]any) (Item, *RecordError) {
+	return p.PrepareOp(idx, rec, p.opts.Mode)
+}
+
+// PrepareOp is Prepare for a change whose operation is op: the pipeline's
+// mode, or Delete for a pipeline that takes deletes (a delete of the same
+// key: by external id in an upsert pipeline, by Id in an update pipeline).
+func (p *Pipeline) PrepareOp(idx int, rec map[string]any, op SyncMode) (Item, *RecordError) {
 	o := p.opts
 	fail := func(code, format string, args ...any) (Item, *RecordError) {
 		return Item{}, &RecordError{Index: idx, Record: rec, Code: code, Message: fmt.Sprintf(format, args...)}
@@ -208,20 +216,28 @@ func (p *Pipeline) Prepare(idx int, rec map[string]any) (Item, *RecordError) {
 		}
 		mapped = m
 	}
-	if err := ValidateRecord(o.Mode, o.ExternalIDField, mapped); err != nil {
+	if err := ValidateRecord(op, o.ExternalIDField, mapped); err != nil {
 		err.Index, err.Record = idx, rec
 		return Item{}, err
 	}
-	if o.Mode == Delete {
-		mapped = salesforce.Record{"Id": mapped["Id"]}
+	if op == Delete {
+		// A delete sends nothing but the key.
+		f := KeyField(op, o.ExternalIDField)
+		v, _ := lookupFold(mapped, f)
+		mapped = salesforce.Record{f: v}
 	}
-	return Item{Seq: idx, Record: mapped}, nil
+	return Item{Seq: idx, Record: mapped, Key: RecordKey(op, o.ExternalIDField, mapped), Op: op}, nil
 }
 
 // ValidateRecord checks what a mode needs before a record is sent: update
 // and delete need a well-formed Id, upsert needs the external id value. The
 // error has the project's own code; Index and Record are left to the caller.
 func ValidateRecord(mode SyncMode, externalIDField string, rec salesforce.Record) *RecordError {
+	asked := mode
+	if mode == Delete && externalIDField != "" {
+		// A delete by external id needs what an upsert needs.
+		mode = Upsert
+	}
 	switch mode {
 	case Update, Delete:
 		v, ok := rec["Id"]
@@ -239,7 +255,7 @@ func ValidateRecord(mode SyncMode, externalIDField string, rec salesforce.Record
 			empty = true
 		}
 		if empty {
-			return &RecordError{Code: CodeMissingExternalID, Message: fmt.Sprintf("mode upsert needs a value for the external id field %s", externalIDField), Fields: []string{externalIDField}}
+			return &RecordError{Code: CodeMissingExternalID, Message: fmt.Sprintf("mode %s needs a value for the external id field %s", asked, externalIDField), Fields: []string{externalIDField}}
 		}
 		switch v.(type) {
 		case string, float64, int, int64:

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+
+	"github.com/kinetic-sync/kinetic/pkg/salesforce"
 )
 
 // RetryPolicy says how the loader retries. The zero value takes every default.
@@ -12,7 +14,8 @@ type RetryPolicy struct {
 	// CallAttempts is how many times one Collections call (or Bulk job) is
 	// tried when it fails as a whole with a transient error (timeout,
 	// connection reset, HTTP 5xx) or a session that stayed expired.
-	// Default 6.
+	// Default 6; negative: until the context ends (the worker: an outage
+	// pauses a pipeline, it never fails a record).
 	CallAttempts int
 	// RecordAttempts is how many times a record failing with a retryable
 	// record error (UNABLE_TO_LOCK_ROW) is sent; only the failed records go
@@ -23,6 +26,11 @@ type RetryPolicy struct {
 	// value waits until the context ends. Default 10m. The worker waits
 	// without limit: a rate limit pauses the pipeline, it never dead-letters.
 	RateLimitWait time.Duration
+	// AuthWait is how long to keep trying while Salesforce refuses to
+	// authenticate (invalid_grant …): 0 fails at once (Sync), negative waits
+	// until the context ends (the worker: a refused login pauses the
+	// pipeline and makes the worker unready; it never dead-letters).
+	AuthWait time.Duration
 	// NewBackOff returns the pause schedule between attempts. Default:
 	// exponential from 100ms, ×2, up to 5s, ±50% jitter. Tests pass one that
 	// does not sleep.
@@ -34,7 +42,7 @@ type RetryPolicy struct {
 
 // WithDefaults fills unset fields.
 func (p RetryPolicy) WithDefaults() RetryPolicy {
-	if p.CallAttempts <= 0 {
+	if p.CallAttempts == 0 {
 		p.CallAttempts = 6
 	}
 	if p.RecordAttempts <= 0 {
@@ -54,6 +62,38 @@ func (p RetryPolicy) WithDefaults() RetryPolicy {
 		}
 	}
 	return p
+}
+
+// Decide is the policy's Decision after a failed attempt (the default
+// StreamOptions.Decide): a transient call failure is retried up to
+// CallAttempts, a rate limit waited out up to RateLimitWait, a refused
+// login up to AuthWait, a retryable record error retried up to
+// RecordAttempts; anything else fails.
+func (p RetryPolicy) Decide(f Failure) Decision {
+	retry := func(d time.Duration) Decision { return Decision{Action: Retry, After: d} }
+	waited := time.Since(f.Since)
+	switch f.Class {
+	case salesforce.ClassTransient, salesforce.ClassSessionExpired:
+		if p.CallAttempts > 0 && f.CallFails >= p.CallAttempts {
+			break
+		}
+		return retry(backoffAt(p.NewBackOff, f.CallFails))
+	case salesforce.ClassRateLimited:
+		if p.RateLimitWait > 0 && waited >= p.RateLimitWait {
+			break
+		}
+		return retry(backoffAt(p.NewRateLimitBackOff, int(waited/time.Second)+1))
+	case salesforce.ClassAuth:
+		if p.AuthWait == 0 || (p.AuthWait > 0 && waited >= p.AuthWait) {
+			break
+		}
+		return retry(backoffAt(p.NewRateLimitBackOff, f.CallFails))
+	case salesforce.ClassRetryableRecord:
+		if f.Answers < p.RecordAttempts {
+			return retry(backoffAt(p.NewBackOff, f.Answers))
+		}
+	}
+	return Decision{Action: Fail}
 }
 
 // NoWait returns a policy that retries like p but never sleeps, for tests.

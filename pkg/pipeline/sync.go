@@ -64,7 +64,7 @@ func (p *Pipeline) Sync(ctx context.Context, records []map[string]any) (*SyncRes
 		outs:    make([]Outcome, n),
 		signal:  make(chan struct{}, 1),
 	}
-	s.res.Metadata.API = p.loader.chooseAPI(n, p.loadOptions(&s.stop))
+	s.res.Metadata.API = p.loader.chooseAPIFor(n, p.loadOptions(&s.stop))
 	p.log.Info().Str("sobject", o.SObject).Str("mode", string(o.Mode)).Int("records", n).Str("api", string(s.res.Metadata.API)).Msg("sync started")
 
 	if s.res.Metadata.API == APIBulk {
@@ -172,6 +172,7 @@ func (s *syncRun) runStream() {
 	s.applyReady()
 	s.res.Metadata.APICalls += stats.APICalls
 	s.res.Metadata.Retries += stats.Retries
+	s.res.Metadata.Merged += stats.Merged
 }
 
 // done is the loader's outcome callback (on the loader's goroutine).
@@ -228,6 +229,7 @@ func (s *syncRun) runBulk() {
 	}
 	s.res.Metadata.APICalls += stats.APICalls
 	s.res.Metadata.Retries += stats.Retries
+	s.res.Metadata.Merged += stats.Merged
 	s.res.Metadata.API = stats.API
 	for _, b := range s.batches {
 		if b == nil {

@@ -112,6 +112,7 @@ type Metadata struct {
 	API              API      `json:"api"`
 	APICalls         int      `json:"api_calls"` // Salesforce REST calls, token requests excluded
 	Retries          int      `json:"retries"`   // calls repeated after a transient failure or for retryable records
+	Merged           int      `json:"merged"`    // changes merged into one write with an earlier change of their key
 	CallbackErrors   int      `json:"callback_errors"`
 }
 
