@@ -29,7 +29,7 @@ const (
 var exporterMetrics = []string{
 	"jetstream_consumer_num_pending",     // NumPending of a consumer
 	"jetstream_consumer_num_ack_pending", // NumAckPending of a consumer
-	"up",                                 // Prometheus: the scrape of a target succeeded
+	"up",                                 // Prometheus itself: the scrape of a target succeeded
 }
 
 // loadRules parses the alert rules with Prometheus' own rule parser, as
