@@ -200,7 +200,7 @@ func (ix *resultsIndex) add(br *messages.BatchResult, at time.Time) {
 	if br.Job != "" && br.Job != messages.NoJob {
 		j = ix.jobs[br.Job]
 		if j == nil {
-			j = &jobInfo{ID: br.Job, SObject: br.SObject, Mode: br.Mode, First: at}
+			j = &jobInfo{ID: br.Job, SObject: br.SObject, Mode: br.Mode, First: at, Last: at}
 			ix.jobs[br.Job] = j
 			ix.pruneJobs()
 		}
