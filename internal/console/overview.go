@@ -92,6 +92,7 @@ type overview struct {
 	TotalRate     float64
 	TotalDL       uint64
 	Unhealthy     int
+	Worst         level // the worst row's level
 	IndexCaughtUp bool
 	IndexRead     int
 	Chart         template.HTML
@@ -221,6 +222,7 @@ func (s *Server) collectOverview(ctx context.Context) (*overview, []string) {
 		if p.Level != levelOK {
 			ov.Unhealthy++
 		}
+		ov.Worst = max(ov.Worst, p.Level)
 		ov.Rows = append(ov.Rows, p)
 	}
 	ov.Chart = areaChart(sumSeries(chartSeries), now, time.Minute)
