@@ -5,7 +5,7 @@
 # compose stack's NATS certificates and nkeys in deploy/secrets/nats/ if they
 # are not there yet (deploy/certgen; KINETIC_NATS_SANS adds host names).
 #
-#   deploy/build-images.sh            # kinetic/{worker,producer,sfsim,nats}:dev
+#   deploy/build-images.sh            # kinetic/{worker,producer,sfsim,nats,console}:dev
 #   TAG=1.0 deploy/build-images.sh    # compose and the tests take KINETIC_IMAGE_TAG=1.0
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,14 +28,14 @@ mkdir -p "$out/empty"
 
 export CGO_ENABLED=0 GOOS=linux
 flags=(-trimpath -ldflags "-s -w")
-for cmd in worker producer sfsim; do
+for cmd in worker producer sfsim console; do
   go build "${flags[@]}" -o "$out/$cmd" "./cmd/$cmd"
 done
 go build "${flags[@]}" -o "$out/probe" ./deploy/probe
 # nats-server at the version go.mod pins (tool directive).
 go build "${flags[@]}" -o "$out/nats-server" github.com/nats-io/nats-server/v2
 
-for img in worker producer sfsim nats; do
+for img in worker producer sfsim nats console; do
   if ! docker build --quiet -f "deploy/docker/$img.Dockerfile" -t "kinetic/$img:$tag" "$out" >"$out/docker-build.log" 2>&1; then
     cat "$out/docker-build.log" >&2
     echo "build-images: building kinetic/$img:$tag failed" >&2
