@@ -120,6 +120,9 @@ func newRunner(w *Worker, pc *pipeline.PipelineConfig) (*runner, error) {
 	}
 	r.credits = newCredits(set.MaxInflight, set.MaxInflightBytes)
 	r.finisher = newFinisher(r)
+	if r.keyed {
+		r.owner = newOwnership(r)
+	}
 	return r, nil
 }
 
@@ -200,7 +203,6 @@ func (r *runner) run(ctx, workCtx context.Context) {
 	var fetchers sync.WaitGroup
 	fetchers.Go(func() { r.fetchLoop(ctx, -1, r.unkeyed, nil) })
 	if r.keyed {
-		r.owner = newOwnership(r)
 		fetchers.Go(func() { r.owner.run(ctx, &fetchers) })
 	}
 	streamDone := make(chan struct{})
