@@ -233,7 +233,13 @@ func (e *env) publishRaw(subject string, data []byte, meta messages.RecordMeta) 
 // wait follows a job until all n records have a final outcome.
 func (e *env) wait(job string, n int) *jobs.Result {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	return e.waitLong(job, n, 60*time.Second)
+}
+
+// waitLong is wait with a timeout of its own.
+func (e *env) waitLong(job string, n int, timeout time.Duration) *jobs.Result {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	res, err := jobs.Watch(ctx, e.js, jobs.Options{Job: job, Total: n})
 	if err != nil {

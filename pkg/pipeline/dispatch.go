@@ -521,7 +521,7 @@ func (d *dispatcher) callFailed(w *work, err error, class salesforce.Class) {
 	case Release:
 		d.releaseSibling(w)
 		for _, u := range w.units {
-			d.finishUnit(u, Outcome{Err: err, Class: class, Released: true, After: dec.After})
+			d.release(u, Outcome{Err: err, Class: class, Released: true, After: dec.After})
 		}
 	default:
 		d.failWork(w, err, class)
@@ -587,7 +587,7 @@ func (d *dispatcher) failed(u *unit, class salesforce.Class, err error, id strin
 		d.pool = append(d.pool, u)
 		d.poolAt = append(d.poolAt, time.Now().Add(dec.After))
 	case Release:
-		d.finishUnit(u, Outcome{ID: id, Err: err, Class: class, Released: true, After: dec.After})
+		d.release(u, Outcome{ID: id, Err: err, Class: class, Released: true, After: dec.After})
 	default:
 		d.finishUnit(u, Outcome{ID: id, Err: err, Class: class})
 	}
@@ -613,6 +613,23 @@ func (d *dispatcher) unitItems(u *unit) []Item {
 		its[k] = d.items[i]
 	}
 	return its
+}
+
+// release gives a write back to the caller, and with it every later change
+// of its key, unsent: a later change must not be written while an earlier
+// one is away (Decide says Release for changes without a key, and for every
+// change at shutdown).
+func (d *dispatcher) release(u *unit, o Outcome) {
+	ks := d.keys[u.key]
+	var behind []int
+	if u.key != "" && ks != nil {
+		behind = ks.queue
+		ks.queue = nil
+	}
+	d.finishUnit(u, o)
+	for _, i := range behind {
+		d.finish(i, Outcome{Released: true, After: o.After, Err: o.Err, Class: o.Class})
+	}
 }
 
 // finishUnit gives every change of a write the same outcome and lets the
