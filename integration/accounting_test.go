@@ -28,10 +28,13 @@ import (
 type Job struct {
 	ID       string
 	Pipeline *pipeline.PipelineConfig
-	Subject  string
+	Subject  string   // the unkeyed subject; a keyed pipeline's records go to Subject.<key token>
 	KeyField string   // External_Key__c (UPSERT) or Name (INSERT)
 	Keys     []string // Keys[seq-1]
 	Payloads [][]byte // Payloads[seq-1]: the bytes published
+	// Unkeyed publishes a keyed pipeline's records to its unkeyed subject
+	// (as a plain publisher that knows nothing of keys would).
+	Unkeyed bool
 }
 
 // Len is the number of records of the job.
@@ -100,9 +103,28 @@ func (c *Cluster) publish(j *Job, from, to int) error {
 	// The publisher's default retries (about 20s) ride out a stream leader
 	// election when a node is lost.
 	pub := messages.NewPublisher(c.JS, messages.PublisherOptions{})
+	keyed := pipeline.Keyed(j.Pipeline.Mode) && !j.Unkeyed
 	for seq := from; seq <= to; seq++ {
 		meta := messages.RecordMeta{Job: j.ID, Seq: int64(seq), Key: j.Keys[seq-1], MsgID: fmt.Sprintf("%s-%d", j.ID, seq)}
-		if err := pub.PublishAsync(ctx, j.Subject, j.Payloads[seq-1], meta); err != nil {
+		var err error
+		if keyed {
+			// As the producer publishes: to the record's key, so that its
+			// changes load in order.
+			var rec map[string]any
+			if rec, err = messages.DecodeRecord(j.Payloads[seq-1], 0); err == nil {
+				key, rerr := j.Pipeline.Key(rec)
+				if rerr != nil || key == "" {
+					err = pub.PublishAsync(ctx, j.Subject, j.Payloads[seq-1], meta) // no key: the worker dead-letters it
+				} else {
+					err = pub.PublishKeyedAsync(ctx, j.Subject, key, j.Payloads[seq-1], meta)
+				}
+			} else {
+				err = pub.PublishAsync(ctx, j.Subject, j.Payloads[seq-1], meta) // not JSON: the worker dead-letters it
+			}
+		} else {
+			err = pub.PublishAsync(ctx, j.Subject, j.Payloads[seq-1], meta)
+		}
+		if err != nil {
 			return fmt.Errorf("publishing job %s: %w", j.ID, err)
 		}
 	}
@@ -295,22 +317,33 @@ func FinalWorkers(results []*messages.BatchResult) map[int64]string {
 	return out
 }
 
-// drained is nil when a pipeline's consumer has nothing left: no message
-// pending delivery, none delivered and unacknowledged.
+// drained is nil when a pipeline's consumers have nothing left: no message
+// pending delivery, none delivered and unacknowledged. The consumers are
+// found by their metadata (kinetic_pipelines): the unkeyed one and one per
+// partition.
 func (c *Cluster) drained(pc *pipeline.PipelineConfig) error {
-	ctx, cancel := context.WithTimeout(c.ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
 	defer cancel()
-	durable := "kinetic_" + pc.Name
-	cons, err := c.JS.Consumer(ctx, c.Topo.RecordsStream(), durable)
+	stream, err := c.JS.Stream(ctx, c.Topo.RecordsStream())
 	if err != nil {
 		return err
 	}
-	info, err := cons.Info(ctx)
-	if err != nil {
+	found := 0
+	lister := stream.ListConsumers(ctx)
+	for info := range lister.Info() {
+		if !slices.Contains(strings.Split(info.Config.Metadata[messages.ConsumerMetaPipelines], ","), pc.Name) {
+			continue
+		}
+		found++
+		if info.NumPending != 0 || info.NumAckPending != 0 {
+			return fmt.Errorf("consumer %s: %d pending, %d awaiting ack", info.Name, info.NumPending, info.NumAckPending)
+		}
+	}
+	if err := lister.Err(); err != nil {
 		return err
 	}
-	if info.NumPending != 0 || info.NumAckPending != 0 {
-		return fmt.Errorf("consumer %s: %d pending, %d awaiting ack", durable, info.NumPending, info.NumAckPending)
+	if found == 0 {
+		return fmt.Errorf("no consumer of pipeline %s", pc.Name)
 	}
 	return nil
 }

@@ -350,3 +350,44 @@ func history(cs []*change, outcome map[string]jobs.Outcome) string {
 	}
 	return b.String()
 }
+
+// Three replicas share a keyed pipeline's partitions through the workers
+// bucket: each owns its share (5 or 6 of 16), no partition has two owners
+// and none is left out; when one stops, the two left take its share.
+func TestReplicasShareThePartitions(t *testing.T) {
+	t.Parallel()
+	e := setup(t, sfsim.Config{})
+	var rs []*running
+	for i := 1; i <= 3; i++ {
+		rs = append(rs, e.start(func(o *worker.Config) { o.ID = fmt.Sprintf("replica-%d", i) }))
+	}
+	check := func(live int) func() bool {
+		return func() bool {
+			ws, err := messages.ListWorkers(ctxT(t), e.js, e.topo)
+			if err != nil || len(ws) != live {
+				return false
+			}
+			owner := map[int]string{}
+			for _, w := range ws {
+				for _, p := range w.Pipelines {
+					if p.Name != "accounts" {
+						continue
+					}
+					if n := len(p.Partitions); n < 16/live || n > (16+live-1)/live {
+						return false
+					}
+					for _, part := range p.Partitions {
+						if _, dup := owner[part]; dup {
+							return false
+						}
+						owner[part] = w.ID
+					}
+				}
+			}
+			return len(owner) == 16
+		}
+	}
+	e.waitFor("three replicas to share the 16 partitions evenly", check(3))
+	rs[0].stop(t)
+	e.waitFor("the two left to share them", check(2))
+}

@@ -2,7 +2,8 @@ package worker
 
 import (
 	"context"
-	"hash/fnv"
+	"crypto/sha256"
+	"encoding/binary"
 	"slices"
 	"sort"
 	"strconv"
@@ -17,9 +18,9 @@ import (
 // The records stream puts a keyed record in partition
 // fnv32a(SObject+key) mod Partitions, and each partition of a pipeline has
 // its own consumer. The replicas running a pipeline share its partitions
-// out by rendezvous hashing over the live replicas of the workers bucket:
-// every replica computes the same owner for each partition from the same
-// member list, pulls the partitions it owns, and stops pulling (and
+// out by rendezvous hashing with bounded loads (assign) over the live
+// replicas of the workers bucket: every replica computes the same owner for
+// each partition from the same member list, pulls the partitions it owns, and stops pulling (and
 // unpins) those it no longer owns when replicas come and go. Views differ
 // for a moment while the bucket changes; the server's pinning makes sure
 // that even then only one replica receives a partition's records.
@@ -69,10 +70,10 @@ func (o *ownership) run(ctx context.Context, wg *sync.WaitGroup) {
 // rebalance starts loops for the partitions this replica owns now and
 // stops the others.
 func (o *ownership) rebalance(ctx context.Context, wg *sync.WaitGroup) {
-	members := o.r.w.fleet.serving(o.r.name)
+	owners := assign(o.r.w.fleet.serving(o.r.name), o.r.name, len(o.r.parts))
 	want := map[int]bool{}
-	for p := range o.r.parts {
-		if owner(members, o.r.name, p) == o.r.w.cfg.ID {
+	for p, m := range owners {
+		if m == o.r.w.cfg.ID {
 			want[p] = true
 		}
 	}
@@ -99,24 +100,44 @@ func (o *ownership) rebalance(ctx context.Context, wg *sync.WaitGroup) {
 	}
 }
 
-// owner is the replica that owns partition p of a pipeline among members:
-// rendezvous hashing, so that a replica joining or leaving moves only the
-// partitions it gains or loses.
-func owner(members []string, pipeline string, p int) string {
-	var best string
-	var bestScore uint64
-	for _, m := range members {
-		h := fnv.New64a()
-		_, _ = h.Write([]byte(m))
-		_, _ = h.Write([]byte{0})
-		_, _ = h.Write([]byte(pipeline))
-		_, _ = h.Write([]byte{0})
-		_, _ = h.Write([]byte(strconv.Itoa(p)))
-		if s := h.Sum64(); best == "" || s > bestScore || (s == bestScore && m < best) {
-			best, bestScore = m, s
+// assign shares the n partitions of a pipeline out among members:
+// rendezvous hashing with bounded loads. Every member ranks the partitions
+// by an independent score; taking the partitions in order, each goes to the
+// best-scoring member whose share is not full yet (⌊n/m⌋, or ⌈n/m⌉ for the
+// first n mod m members to reach it). So the shares differ by one at most (every replica gets about as many calls to
+// make), every replica computes the same answer from the same member list,
+// and a replica joining or leaving moves few partitions.
+func assign(members []string, pipeline string, n int) []string {
+	owners := make([]string, n)
+	if len(members) == 0 {
+		return owners
+	}
+	// Shares of ⌊n/m⌋ or ⌈n/m⌉: at most n mod m members get the larger.
+	small, bigs := n/len(members), n%len(members)
+	load := map[string]int{}
+	full := 0 // members holding ⌈n/m⌉ when that is larger
+	for p := range n {
+		var best string
+		var bestScore uint64
+		for _, m := range members {
+			if limit := small + min(1, bigs-full); load[m] >= limit {
+				continue
+			}
+			// A cryptographic hash: every (member, partition) score
+			// independent of the others (FNV's last bytes barely move its
+			// high bits: one member would win every partition).
+			sum := sha256.Sum256([]byte(m + "\x00" + pipeline + "\x00" + strconv.Itoa(p)))
+			if s := binary.BigEndian.Uint64(sum[:8]); best == "" || s > bestScore || (s == bestScore && m < best) {
+				best, bestScore = m, s
+			}
+		}
+		owners[p] = best
+		load[best]++
+		if bigs > 0 && load[best] == small+1 {
+			full++
 		}
 	}
-	return best
+	return owners
 }
 
 // owned lists the partitions this replica pulls.
