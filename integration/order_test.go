@@ -119,4 +119,3 @@ func (c *Cluster) duplicateValueErrors() int64 {
 	}
 	return st.ErrorsByCode["DUPLICATE_VALUE"]
 }
-

@@ -340,7 +340,6 @@ func TestKeyOrderHoldsAcrossRetriesAndReplicas(t *testing.T) {
 		len(want), wrong, codes, st.ErrorsByCode, len(running))
 }
 
-
 // history lists a key's changes with their outcomes, for failure messages.
 func history(cs []*change, outcome map[string]jobs.Outcome) string {
 	var b strings.Builder
