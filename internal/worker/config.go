@@ -170,7 +170,7 @@ type Settings struct {
 	MaxDeliver int
 	// AckWait is how long JetStream waits for a held message's ack or
 	// heartbeat before delivering it again. Default 30s; at least 3s.
-	// Heartbeats go every AckWait/3, so AckWait bounds how long the records
+	// Heartbeats go every AckWait/4, so AckWait bounds how long the records
 	// of a crashed or cut-off replica wait, not how long a call may take.
 	AckWait time.Duration
 	// MaxAckPending caps the messages of one consumer held by every replica
@@ -243,7 +243,7 @@ func (s Settings) validate() error {
 		bad("max_deliver", "%d: must be at least 1 (JetStream's unlimited default is never used)", s.MaxDeliver)
 	}
 	if s.AckWait < 3*time.Second {
-		bad("ack_wait", "%v is too short (heartbeats go every ack_wait/3; use 3s or more)", s.AckWait)
+		bad("ack_wait", "%v is too short (heartbeats go every ack_wait/4; use 3s or more)", s.AckWait)
 	}
 	if s.MaxAckPending < 1 {
 		bad("max_ack_pending", "%d: must be positive", s.MaxAckPending)

@@ -49,11 +49,15 @@ type situation struct {
 	// What happened. A record failing before it was sent (undecodable,
 	// mapping) has preCode set.
 	loaded, skipped, released bool
-	class                     salesforce.Class
-	err                       error
-	preCode, preMsg           string
-	preFields                 []string
-	after                     time.Duration // released: the delay the loader was told
+	// superseded: a redelivered change of a key older than one this
+	// replica has already loaded (its previous holder lost it, its lease
+	// ran out): writing it now would make an older change win.
+	superseded      bool
+	class           salesforce.Class
+	err             error
+	preCode, preMsg string
+	preFields       []string
+	after           time.Duration // released: the delay the loader was told
 	// answers: record-level answers about the record in this delivery;
 	// callFails: whole-call failures in a row.
 	answers, callFails int
@@ -73,6 +77,8 @@ type schedules struct {
 //
 //	loaded                                          ack
 //	skipped (its job stopped on an earlier error)   ack, reported skipped
+//	superseded (redelivered after a later change    ack, reported skipped (KINETIC_SUPERSEDED)
+//	  of its key was loaded here)
 //	failed before sending (undecodable, mapping,    dead letter, the project's code
 //	  missing key, value refused by the pre-check)
 //	interrupted by shutdown                         nak at once: another replica takes it
@@ -90,6 +96,9 @@ func decide(s situation, sch schedules) verdict {
 	switch {
 	case s.loaded:
 		return verdict{kind: vAck, status: messages.StatusLoaded}
+	case s.superseded:
+		return verdict{kind: vAck, status: messages.StatusSkipped, code: messages.CodeSuperseded,
+			msg: "a later change of the record's key was already loaded: writing this older one now would undo it"}
 	case s.skipped && s.final && !s.shuttingDown && s.err == nil:
 		return verdict{kind: vAck, status: messages.StatusSkipped, msg: "job stopped on an earlier error"}
 	case s.preCode != "":

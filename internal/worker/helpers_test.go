@@ -159,6 +159,7 @@ func (e *env) startUnready(mod func(*worker.Config)) *running {
 	if mod != nil {
 		mod(&o)
 	}
+	o.Logger = o.Logger.With().Str("replica", o.ID).Logger()
 	w, err := worker.New(o)
 	if err != nil {
 		e.t.Fatal(err)

@@ -194,6 +194,44 @@ type partLoop struct {
 	buffer    []*entry        // held behind the fence
 	bySeq     map[uint64]bool // records of the partition held, fetch to settle
 	checked   time.Time       // last fence check
+	// latest is the stream sequence of the latest change of each key this
+	// replica let into the loader (two generations, so memory stays
+	// bounded: a key not seen for keyMemory admissions is forgotten).
+	latest, older map[string]uint64
+}
+
+// keyMemory bounds how many keys a partition remembers the latest change of.
+const keyMemory = 100_000
+
+// superseded marks the admitted changes that are older than a change of
+// their key this replica already let into the loader — a redelivery of a
+// change whose previous holder lost it (its lease ran out while it
+// stalled): writing it after the newer one would undo it. The others are
+// remembered.
+func (pl *partLoop) superseded(entries []*entry) {
+	if pl.latest == nil {
+		pl.latest, pl.older = map[string]uint64{}, map[string]uint64{}
+	}
+	for _, e := range entries {
+		if e.v.kind != vPending || e.item.Key == "" {
+			continue
+		}
+		seq := e.streamSeq()
+		last, ok := pl.latest[e.item.Key]
+		if !ok {
+			last, ok = pl.older[e.item.Key]
+		}
+		if ok && seq < last {
+			e.v = decide(situation{final: true, superseded: true}, pl.r.schedules())
+			pl.r.log.Warn().Str("key", e.item.Key).Uint64("stream_seq", seq).Uint64("later", last).Uint64("num_delivered", e.delivered()).
+				Msg("a change arrived after a later change of its key was loaded: not written (its previous holder lost it)")
+			continue
+		}
+		if len(pl.latest) >= keyMemory {
+			pl.older, pl.latest = pl.latest, map[string]uint64{}
+		}
+		pl.latest[e.item.Key] = max(seq, last)
+	}
 }
 
 func (pl *partLoop) stop() { pl.stopOnce.Do(func() { close(pl.stopC) }) }
@@ -240,6 +278,7 @@ func (pl *partLoop) admit(ctx context.Context, entries []*entry) []*entry {
 		}
 	}
 	if !pl.fencedNow {
+		pl.superseded(entries)
 		pl.mu.Unlock()
 		return entries
 	}
@@ -265,8 +304,9 @@ func (pl *partLoop) admit(ctx context.Context, entries []*entry) []*entry {
 	pl.mu.Lock()
 	out := pl.buffer
 	pl.buffer, pl.fencedNow = nil, false
-	pl.mu.Unlock()
 	sort.SliceStable(out, func(i, j int) bool { return out[i].streamSeq() < out[j].streamSeq() })
+	pl.superseded(out)
+	pl.mu.Unlock()
 	if len(out) > 0 {
 		pl.r.log.Info().Int("partition", pl.p).Int("records", len(out)).Msg("partition taken over: every earlier record is settled or here; loading in order")
 	}

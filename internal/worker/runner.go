@@ -535,10 +535,10 @@ func (r *runner) onCall(class salesforce.Class, err error) {
 }
 
 // heartbeat tells JetStream that every held record is being worked on,
-// every AckWait/3, so a long call, a retry or a pause never lets AckWait
+// every AckWait/4, so a long call, a retry or a pause never lets AckWait
 // expire.
 func (r *runner) heartbeat(ctx context.Context, done <-chan struct{}) {
-	t := time.NewTicker(r.set.AckWait / 3)
+	t := time.NewTicker(r.set.AckWait / 4)
 	defer t.Stop()
 	for {
 		select {

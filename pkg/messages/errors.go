@@ -10,6 +10,7 @@ const (
 	CodeMaxDeliveries = "KINETIC_MAX_DELIVERIES"    // JetStream gave up redelivering (the worker never settled it)
 	CodeBadSubject    = "KINETIC_BAD_SUBJECT"       // the subject is not one of the pipeline's record subjects
 	CodeBadKey        = "KINETIC_BAD_KEY"           // a keyed subject whose key token is not the record's key
+	CodeSuperseded    = "KINETIC_SUPERSEDED"        // redelivered after a later change of its key was loaded: not written
 )
 
 // DecodeError is input that cannot be decoded. Code is one of the codes above.
