@@ -74,6 +74,14 @@ type runner struct {
 	calls      atomic.Int64 // API calls, for batch results
 }
 
+// How long a fetch waits for its batch: a busy loop (asking for many)
+// briefly, an idle one (asking for one record) longer, since its first
+// record ends it.
+const (
+	fetchWaitBusy = 100 * time.Millisecond
+	fetchWaitIdle = time.Second
+)
+
 // pinGroup is the priority group of the partition consumers.
 const pinGroup = "kinetic"
 
@@ -305,7 +313,7 @@ func (r *runner) refreshForReplay(ctx context.Context, published time.Time) {
 // — and hands what it fetches to the loader, until ctx ends or stop closes.
 func (r *runner) fetchLoop(ctx context.Context, part int, c jetstream.Consumer, pl *partLoop) {
 	fails := 0
-	opts := []jetstream.FetchOpt{jetstream.FetchMaxWait(r.set.Linger + 50*time.Millisecond)}
+	var opts []jetstream.FetchOpt
 	if part >= 0 {
 		opts = append(opts, jetstream.FetchPriorityGroup(pinGroup))
 	}
@@ -318,7 +326,15 @@ func (r *runner) fetchLoop(ctx context.Context, part int, c jetstream.Consumer, 
 		if !ok {
 			return
 		}
-		msgs, err := fetch(c, n, append(opts, jetstream.FetchMaxBytes(bytes))...)
+		// A fetch returns once it has n records or its wait is over. An idle
+		// loop asks for one record, so it may wait long: the first record
+		// ends the fetch. A busy loop waits briefly for a fuller batch; the
+		// loader lingers to fill 200-record calls across loops anyway.
+		wait := fetchWaitBusy
+		if n == 1 {
+			wait = fetchWaitIdle
+		}
+		msgs, err := fetch(c, n, append(opts, jetstream.FetchMaxWait(wait), jetstream.FetchMaxBytes(bytes))...)
 		got := 0
 		for _, m := range msgs {
 			got += len(m.Data())

@@ -165,6 +165,10 @@ type dispatcher struct {
 	poolAt  []time.Time
 	results chan callResult
 	running int
+	// probing counts the bisections under way (probes waiting for their
+	// answer, halves condemned and waiting to be bisected): while there are
+	// some, the writes of released halves wait to fill a call together.
+	probing int
 	pending int // items without an outcome
 }
 
@@ -308,6 +312,7 @@ func (d *dispatcher) dispatch(limit int, inputDone bool) {
 		}
 		if w.suspect != nil {
 			// Condemned unsent: its bisection sibling passed.
+			d.probing--
 			d.refused(w, w.suspect)
 			continue
 		}
@@ -329,7 +334,7 @@ func (d *dispatcher) nextQueued(now time.Time) *work {
 // once 200 are there, the input is exhausted, or the oldest has lingered.
 // Writes skipped by Stop end here.
 func (d *dispatcher) fromFresh(now time.Time, inputDone bool) *work {
-	for len(d.fresh) > 0 && d.opts.Stop != nil && d.opts.Stop() {
+	for len(d.fresh) > 0 && d.opts.Stop != nil && d.opts.Stop() && !d.fresh[0].sent {
 		u := d.fresh[0]
 		d.fresh = d.fresh[1:]
 		d.finishUnit(u, Outcome{Skipped: true})
@@ -344,7 +349,7 @@ func (d *dispatcher) fromFresh(now time.Time, inputDone bool) *work {
 			n++
 		}
 	}
-	if n < maxRecords && !inputDone && now.Sub(d.fresh[0].arrivedAt) < d.opts.Linger {
+	if n < maxRecords && ((!inputDone && now.Sub(d.fresh[0].arrivedAt) < d.opts.Linger) || d.probing > 0) {
 		return nil
 	}
 	w := &work{}
@@ -432,7 +437,7 @@ func (d *dispatcher) nextWake(now time.Time, inputDone bool) (time.Time, bool) {
 		}
 		consider(at.Add(poolMaxWait))
 	}
-	if len(d.fresh) > 0 && !inputDone {
+	if len(d.fresh) > 0 && !inputDone && d.probing == 0 {
 		consider(d.fresh[0].arrivedAt.Add(d.opts.Linger))
 	}
 	return next, found
@@ -478,7 +483,8 @@ func (d *dispatcher) handle(r callResult) {
 	w.class, w.callFails = salesforce.ClassNone, 0
 	if s := w.sibling; s != nil {
 		// This half passed: the fault that refused the whole request is in
-		// the other half, which is not sent again whole.
+		// the other half, which is not sent again whole (it stays counted
+		// in probing until it is bisected).
 		w.sibling = nil
 		s.suspect = s.inherit
 		d.queue = append(d.queue, s)
@@ -545,16 +551,25 @@ func (d *dispatcher) refused(w *work, err error) {
 	half := len(w.units) / 2
 	second := &work{units: w.units[half:], inherit: err}
 	d.queue = append(d.queue, &work{units: w.units[:half], sibling: second})
+	d.probing++
 	d.st.Retries++
 }
 
-// releaseSibling sends a probe's waiting half on its own: the probe did not
-// pass, so nothing is known about the half.
+// releaseSibling sends a probe's waiting half on: the probe did not pass,
+// so nothing is known about the half.
+//
+// Its writes go back among the fresh ones rather than out as a call of
+// their own: they fill the calls that go out anyway, so isolating a fault
+// costs the probes only (at most ⌈log2 n⌉ calls), not a call per sibling.
 func (d *dispatcher) releaseSibling(w *work) {
 	if s := w.sibling; s != nil {
 		w.sibling = nil
-		s.inherit = nil
-		d.queue = append(d.queue, s)
+		d.probing--
+		now := time.Now()
+		for _, u := range s.units {
+			u.arrivedAt = now
+		}
+		d.fresh = append(d.fresh, s.units...)
 	}
 }
 

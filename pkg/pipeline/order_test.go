@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -381,4 +382,44 @@ func TestStreamKeepsOrderOfUpsertsAndDeletes(t *testing.T) {
 		}
 	}
 	t.Logf("%d changes of %d keys: %d API calls, %d retries, %d merged", changes, keys, st.APICalls, st.Retries, st.Merged)
+}
+
+// A request Salesforce refuses as a whole (a value it cannot parse: HTTP
+// 400 JSON_PARSER_ERROR) is bisected to the records at fault, at most
+// ⌈log2 n⌉+1 extra calls for each in a call of n, and the others load.
+func TestRefusedRequestsAreBisected(t *testing.T) {
+	t.Parallel()
+	for _, bad := range [][]int{{17}, {3, 150}, {0, 99, 199}} {
+		b, kw := watched(t, sfsim.Config{}, "External_Key__c")
+		l, err := pipeline.NewLoader(pipeline.LoaderConfig{Client: b.client, SObject: "Account", Mode: pipeline.Upsert,
+			ExternalIDField: "External_Key__c", API: pipeline.APICollections})
+		if err != nil {
+			t.Fatal(err)
+		}
+		isBad := map[int]bool{}
+		var items []pipeline.Item
+		for i := range 200 {
+			key := fmt.Sprintf("B-%03d", i)
+			r := salesforce.Record{"External_Key__c": key, "Name": key, "Score__c": float64(i)}
+			if slices.Contains(bad, i) {
+				r["Score__c"], isBad[i] = "not a number", true
+			}
+			items = append(items, pipeline.Item{Key: strings.ToLower(key), Record: r})
+		}
+		outs, st := l.Load(ctxT(t), items, pipeline.LoadOptions{})
+		for i, o := range outs {
+			if isBad[i] != !o.OK() {
+				t.Errorf("bad %v: record %d: %+v", bad, i, o)
+			}
+			if isBad[i] && !strings.Contains(fmt.Sprint(o.Err), "JSON_PARSER_ERROR") {
+				t.Errorf("bad %v: record %d failed with %v", bad, i, o.Err)
+			}
+		}
+		kw.check(t)
+		bound := 1 + len(bad)*(8+1) // ⌈log2 200⌉ = 8
+		if st.APICalls > bound {
+			t.Errorf("bad %v: %d calls, above the bound %d", bad, st.APICalls, bound)
+		}
+		t.Logf("%d refused records among 200: %d calls (bound %d)", len(bad), st.APICalls, bound)
+	}
 }
