@@ -179,7 +179,7 @@ func NewCluster(t *testing.T, o Options) *Cluster {
 		"KINETIC_STREAM_REPLICAS":  "3",
 		"KINETIC_METRICS_ADDR":     ":9464",
 		"KINETIC_SHUTDOWN_TIMEOUT": "10s",
-		"KINETIC_LOG_LEVEL":        "info",
+		"KINETIC_LOG_LEVEL":        envOr("KINETIC_TEST_LOG_LEVEL", "info"),
 		"SF_LOGIN_URL":             "http://sfsim:7080",
 		"SF_ALLOW_HTTP":            "true", // the simulator, inside the test network
 		"SF_CLIENT_ID":             "sfsim-consumer-key",

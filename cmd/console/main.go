@@ -221,7 +221,9 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, stdout io.Writer
 		defer close(connDone)
 		wait := time.Second
 		for {
-			c, err := cfg.NATS.Connect(log)
+			// Replay needs a connection that does not buffer publishes
+			// while reconnecting (see pkg/deadletter).
+			c, err := cfg.NATS.Connect(log, nats.ReconnectBufSize(-1))
 			if err == nil {
 				connected <- c
 				return

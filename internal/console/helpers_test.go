@@ -17,6 +17,7 @@ import (
 
 	"github.com/kinetic-sync/kinetic/internal/devenv"
 	"github.com/kinetic-sync/kinetic/pkg/messages"
+	"github.com/kinetic-sync/kinetic/pkg/pipeline"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -33,10 +34,31 @@ type env struct {
 	http *httptest.Server
 }
 
+// testPipelines are the pipelines the tests' dead letters and results name.
+const testPipelines = `
+pipelines:
+  - name: accounts
+    sobject: Account
+    mode: upsert
+    external_id_field: External_Key__c
+    mapping: {ext_id: External_Key__c, name: Name}
+  - name: contacts
+    sobject: Contact
+    mode: insert
+    mapping: {email: Email}
+`
+
 func setup(t *testing.T, opts Options) *env {
 	t.Helper()
 	ns := devenv.StartTestNATS(t)
 	nc, js := ns.ConnectTest(t)
+	// The console's own connection, as cmd/console makes it: replay needs
+	// one that does not buffer publishes while reconnecting.
+	cnc, err := nats.Connect(ns.ClientURL(), nats.ReconnectBufSize(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cnc.Close)
 	topo := messages.Topology{}.WithDefaults()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -44,6 +66,14 @@ func setup(t *testing.T, opts Options) *env {
 		t.Fatal(err)
 	}
 	opts.Topology = topo
+	if opts.Pipelines == nil {
+		// Replay publishes only to a record subject of a pipeline.
+		pipes, err := pipeline.ParseConfig("pipelines.yaml", []byte(testPipelines))
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Pipelines = pipes
+	}
 	if opts.NATSURL == "" {
 		opts.NATSURL = ns.ClientURL()
 	}
@@ -52,7 +82,7 @@ func setup(t *testing.T, opts Options) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	if err := srv.Attach(nc); err != nil {
+	if err := srv.Attach(cnc); err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(srv.Handler())

@@ -10,6 +10,10 @@ import (
 // max_inflight_bytes). A fetch reserves room first (acquire), the records
 // it brings take theirs (adjust), and a settled record gives its back
 // (release): memory stays flat however large the backlog and the records.
+// The byte bound holds between fetches: a fetch asks for as many records as
+// its reserved bytes hold at twice the average size seen, so one fetch of
+// records far larger than those before it can overshoot the budget (by at
+// most its count times max_record_bytes) until they are settled.
 type credits struct {
 	mu           sync.Mutex
 	maxN, maxB   int
@@ -35,6 +39,9 @@ func (c *credits) acquire(ctx context.Context, stop <-chan struct{}, want, minBy
 		if freeN >= 1 && freeB >= minBytes {
 			n = min(want, freeN)
 			bytes = min(freeB, max(minBytes, n*2*c.avg))
+			// Fetches carry no max_bytes (see fetchLoop): the byte room
+			// bounds the count instead, at twice the average record size.
+			n = min(n, max(1, bytes/(2*c.avg)))
 			c.usedN += n
 			c.usedB += bytes
 			c.mu.Unlock()

@@ -2,6 +2,7 @@ package worker_test
 
 import (
 	"context"
+	"os"
 
 	"fmt"
 	"github.com/cenkalti/backoff/v4"
@@ -67,7 +68,7 @@ pipelines:
 // a Salesforce client, plus the means to run workers and publish.
 type env struct {
 	t      *testing.T
-	nats   *devenv.NATS
+	url    string // the NATS server or cluster
 	sim    *sfsim.TestEnv
 	client *salesforce.Client
 	cfg    *pipeline.Config
@@ -79,6 +80,18 @@ type env struct {
 func setup(t *testing.T, simCfg sfsim.Config) *env {
 	t.Helper()
 	ns := devenv.StartTestNATS(t)
+	return setupOn(t, ns.ClientURL(), 1, simCfg)
+}
+
+// setupCluster is setup on a 3-node cluster with R3 streams, as deployed.
+func setupCluster(t *testing.T, simCfg sfsim.Config) (*env, *devenv.Cluster) {
+	t.Helper()
+	c := devenv.StartTestCluster(t, 3)
+	return setupOn(t, c.URLs(), 3, simCfg), c
+}
+
+func setupOn(t *testing.T, url string, replicas int, simCfg sfsim.Config) *env {
+	t.Helper()
 	if simCfg.Schema == nil {
 		s, err := sfsim.ParseSchema([]byte(schemaYAML))
 		if err != nil {
@@ -98,14 +111,17 @@ func setup(t *testing.T, simCfg sfsim.Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, nats: ns, sim: sim, client: client, cfg: cfg, topo: messages.Topology{}.WithDefaults()}
-	e.nc, e.js = ns.ConnectTest(t)
+	e := &env{t: t, url: url, sim: sim, client: client, cfg: cfg, topo: messages.Topology{Replicas: replicas}.WithDefaults()}
+	e.nc = e.connect()
+	if e.js, err = jetstream.New(e.nc); err != nil {
+		t.Fatal(err)
+	}
 	return e
 }
 
 func (e *env) connect() *nats.Conn {
 	e.t.Helper()
-	nc, err := nats.Connect(e.nats.ClientURL())
+	nc, err := nats.Connect(e.url, nats.MaxReconnects(-1))
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -150,11 +166,11 @@ func (e *env) startUnready(mod func(*worker.Config)) *running {
 	e.t.Helper()
 	nc := e.connect()
 	o := worker.Config{
-		NC: nc, Client: e.client, Pipelines: e.cfg,
+		NC: nc, Client: e.client, Pipelines: e.cfg, Topology: e.topo,
 		ShutdownTimeout: 10 * time.Second,
 		NakBackOff:      constant(100 * time.Millisecond),
 		HoldBackOff:     constant(50 * time.Millisecond),
-		Logger:          zerolog.New(zerolog.NewTestWriter(e.t)).Level(zerolog.WarnLevel),
+		Logger:          zerolog.New(zerolog.NewTestWriter(e.t)).Level(testLogLevel()),
 	}
 	if mod != nil {
 		mod(&o)
@@ -189,7 +205,7 @@ func constant(d time.Duration) func() backoff.BackOff {
 // setupStreams creates the streams and consumers without processing.
 func (e *env) setupStreams() {
 	e.t.Helper()
-	w, err := worker.New(worker.Config{NC: e.nc, Client: e.client, Pipelines: e.cfg})
+	w, err := worker.New(worker.Config{NC: e.nc, Client: e.client, Pipelines: e.cfg, Topology: e.topo})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -334,4 +350,13 @@ func replayMsg(e *env, en deadletter.Entry) *nats.Msg {
 	m.Header.Set(messages.HeaderReplayOf, fmt.Sprint(en.Seq))
 	m.Header.Set(messages.HeaderMsgID, fmt.Sprintf("replay-%s-%d", e.topo.DLQStream(), en.Seq))
 	return m
+}
+
+// testLogLevel is the workers' log level in tests: warn, or
+// KINETIC_TEST_LOG_LEVEL (debug, to follow a failure).
+func testLogLevel() zerolog.Level {
+	if l, err := zerolog.ParseLevel(os.Getenv("KINETIC_TEST_LOG_LEVEL")); err == nil && l != zerolog.NoLevel {
+		return l
+	}
+	return zerolog.WarnLevel
 }

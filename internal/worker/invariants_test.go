@@ -132,7 +132,7 @@ func TestReplayTwiceDoesNotDoublePublish(t *testing.T) {
 // replayJS connects as deadletter.Replay needs: without a reconnect buffer.
 func replayJS(t *testing.T, e *env) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(e.nats.ClientURL(), nats.ReconnectBufSize(-1))
+	nc, err := nats.Connect(e.url, nats.ReconnectBufSize(-1))
 	if err != nil {
 		t.Fatal(err)
 	}

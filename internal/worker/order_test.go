@@ -388,7 +388,7 @@ func modelStates(cs []*change, outcome map[string]jobs.Outcome, start map[string
 			switch {
 			case o.Status == messages.StatusLoaded:
 				if state == nil && c.op == pipeline.Update {
-					problems = append(problems, fmt.Sprintf("change %s-%d updated a deleted record and was reported loaded", c.job, c.seq))
+					continue // not this branch: an update of a deleted record fails
 				}
 				next = append(next, apply(state, c))
 			case o.Status == messages.StatusDeadLettered && (o.Code == "NOT_FOUND" || o.Code == "ENTITY_IS_DELETED"):
@@ -407,10 +407,19 @@ func modelStates(cs []*change, outcome map[string]jobs.Outcome, start map[string
 				next = append(next, state)
 			}
 		}
-		if len(next) > 64 {
-			next = next[:64]
+		if len(next) == 0 {
+			problems = append(problems, fmt.Sprintf("change %s-%d updated a deleted record and was reported loaded", c.job, c.seq))
+			next = states
 		}
-		states = next
+		// The branches meet again: keep each distinct state once.
+		seen := map[string]bool{}
+		states = states[:0]
+		for _, st := range next {
+			if k := fmt.Sprint(st); !seen[k] {
+				seen[k] = true
+				states = append(states, st)
+			}
+		}
 	}
 	return states, problems
 }

@@ -15,6 +15,11 @@ import (
 
 // Partitions of keyed records, and which replica loads each.
 //
+// (The fence also goes up when this replica gives one of the partition's
+// records back to JetStream — a nak — while it keeps the partition: the
+// record is redelivered after changes of its key fetched meanwhile, which
+// must not overtake it.)
+//
 // The records stream puts a keyed record in partition
 // fnv32a(SObject+key) mod Partitions, and each partition of a pipeline has
 // its own consumer. The replicas running a pipeline share its partitions
@@ -175,7 +180,7 @@ func (o *ownership) settled(e *entry) {
 	pl := o.loops[e.part]
 	o.mu.Unlock()
 	if pl != nil {
-		pl.forget(e.streamSeq())
+		pl.forget(e.streamSeq(), e.v.kind == vNak)
 	}
 }
 
@@ -255,9 +260,17 @@ func (pl *partLoop) stopCh() <-chan struct{} {
 	return pl.stopC
 }
 
-func (pl *partLoop) forget(seq uint64) {
+// forget notes that a record of the partition is settled. A record given
+// back to JetStream (naked: released by the loader, or interrupted by a
+// shutdown) comes back after changes of its key fetched meanwhile, so the
+// fence goes up again: nothing more is let into the loader until it is
+// back in this replica's hands (or settled elsewhere) and can go first.
+func (pl *partLoop) forget(seq uint64, naked bool) {
 	pl.mu.Lock()
 	delete(pl.bySeq, seq)
+	if naked {
+		pl.fencedNow = true
+	}
 	pl.mu.Unlock()
 }
 
@@ -322,11 +335,8 @@ func (pl *partLoop) handOver(ctx context.Context) {
 	back := pl.buffer
 	pl.buffer = nil
 	pl.mu.Unlock()
-	for _, e := range back {
-		e.v = verdict{kind: vNak, status: "retrying", code: "KINETIC_HANDED_OVER", msg: "partition handed over before loading"}
-		pl.r.settle(e)
-		pl.r.release(e)
-	}
+	// Decided ones (a record that failed its checks) go on to be settled.
+	pl.r.intakeEntries(ctx, pl.r.giveBack(back, "partition handed over before loading"))
 	if pl.r.w.records == nil {
 		return
 	}

@@ -334,7 +334,17 @@ func (r *runner) fetchLoop(ctx context.Context, part int, c jetstream.Consumer, 
 		if n == 1 {
 			wait = fetchWaitIdle
 		}
-		msgs, err := fetch(c, n, append(opts, jetstream.FetchMaxWait(wait), jetstream.FetchMaxBytes(bytes))...)
+		// No FetchMaxBytes: on a replicated consumer (R3, as deployed)
+		// nats-server 2.15 sends a max_bytes fetch's "409 Batch Completed"
+		// status at once, while the batch's last messages wait for their
+		// delivery to be replicated (consumer.go: deliverMsg queues them
+		// with addReplicatedQueuedMsg, the status goes by outq.send). The
+		// client ends the fetch on the status and unsubscribes; the
+		// messages behind it are lost in flight, redelivered after AckWait
+		// and lost again, until MaxDeliver dead-letters them
+		// (TestClusterLoadsKeyedRecords). The credits bound the count by
+		// the byte room instead.
+		msgs, err := fetch(c, n, append(opts, jetstream.FetchMaxWait(wait))...)
 		got := 0
 		for _, m := range msgs {
 			got += len(m.Data())
@@ -345,28 +355,53 @@ func (r *runner) fetchLoop(ctx context.Context, part int, c jetstream.Consumer, 
 		} else {
 			ask = max(1, min(r.batchSize, 2*len(msgs)))
 		}
-		if err != nil {
-			fails++
-			if !errors.Is(err, jetstream.ErrPinIDMismatch) {
-				r.log.Warn().Err(err).Int("partition", part).Msg("fetch failed")
-			}
-			if sleepCtx(ctx, nth(r.w.cfg.FetchBackOff, fails)) != nil {
-				return
-			}
-			continue
-		}
-		fails = 0
+		// Messages that came before an error are this replica's: they are
+		// taken in whatever followed them.
 		var entries []*entry
 		if len(msgs) > 0 {
 			entries = r.receive(msgs, part)
 		}
-		if pl != nil {
+		if ctx.Err() != nil {
+			// Fetched as the worker began to stop: given back at once,
+			// before anything of theirs is written.
+			entries = r.giveBack(entries, "worker shutting down: redelivered to another replica")
+		}
+		if pl != nil && (len(entries) > 0 || err == nil) {
 			entries = pl.admit(ctx, entries)
 		}
 		if len(entries) > 0 {
 			r.intakeEntries(ctx, entries)
 		}
+		if err == nil {
+			fails = 0
+			continue
+		}
+		fails++
+		if errors.Is(err, jetstream.ErrPinIDMismatch) {
+			r.log.Debug().Int("partition", part).Msg("fetch: the consumer is pinned to another client (or the pin moved); asking again")
+		} else {
+			r.log.Warn().Err(err).Int("partition", part).Msg("fetch failed")
+		}
+		if sleepCtx(ctx, nth(r.w.cfg.FetchBackOff, fails)) != nil {
+			return
+		}
 	}
+}
+
+// giveBack naks the undecided entries at once, for redelivery to any
+// replica, and returns the decided ones.
+func (r *runner) giveBack(entries []*entry, why string) []*entry {
+	var decided []*entry
+	for _, e := range entries {
+		if e.v.kind != vPending {
+			decided = append(decided, e)
+			continue
+		}
+		e.v = verdict{kind: vNak, status: messages.StatusRetrying, code: pipeline.CodeCanceled, msg: why}
+		r.settle(e)
+		r.release(e)
+	}
+	return decided
 }
 
 // fetch pulls up to n messages.
@@ -411,6 +446,10 @@ func (r *runner) receive(msgs []jetstream.Msg, part int) []*entry {
 	for _, msg := range msgs {
 		e := r.decode(msg, part)
 		e.received = now
+		if r.log.GetLevel() <= zerolog.TraceLevel {
+			r.log.Trace().Uint64("stream_seq", e.streamSeq()).Uint64("delivered", e.delivered()).Int("partition", part).
+				Str("pin", msg.Headers().Get("Nats-Pin-Id")).Msg("received")
+		}
 		if !r.remember(e) {
 			// Redelivered while this replica still holds it (its heartbeats
 			// were lost): the copy in hand goes on; its ack acks this one.

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"errors"
+	"github.com/rs/zerolog"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -35,6 +36,10 @@ func (r *runner) settleAll(group []*entry) {
 // redelivers the message after AckWait.
 func (r *runner) settle(e *entry) {
 	var err error
+	if r.log.GetLevel() <= zerolog.TraceLevel {
+		r.log.Trace().Uint64("stream_seq", e.streamSeq()).Uint64("delivered", e.delivered()).Int("partition", e.part).
+			Str("verdict", e.v.kind.String()).Dur("delay", e.v.delay).Str("code", e.v.code).Msg("settled")
+	}
 	switch e.v.kind {
 	case vAck:
 		err = e.msg.Ack()

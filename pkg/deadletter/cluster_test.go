@@ -3,7 +3,6 @@ package deadletter_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -11,10 +10,10 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/kinetic-sync/kinetic/internal/devenv"
 	"github.com/kinetic-sync/kinetic/pkg/deadletter"
 	"github.com/kinetic-sync/kinetic/pkg/messages"
 )
@@ -22,49 +21,16 @@ import (
 // cluster is a 3-node JetStream cluster in this process, as in production
 // (deploy/docker-compose.yaml), for R3 streams.
 type cluster struct {
-	t       *testing.T
-	servers []*server.Server
-	opts    []*server.Options
+	*devenv.Cluster
+	t *testing.T
 }
 
 // startCluster starts three servers, each routed to all three, and waits
 // until JetStream has a meta leader.
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
-	c := &cluster{t: t}
-	t.Cleanup(c.shutdown)
-	// JetStream clustering needs configured routes: reserve the cluster ports.
-	ports := make([]int, 3)
-	var routes []string
-	for k := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports[k] = l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", ports[k]))
-	}
-	for k := range 3 {
-		o := &server.Options{
-			ServerName: fmt.Sprintf("n%d", k+1), Host: "127.0.0.1", Port: -1,
-			JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
-			Cluster: server.ClusterOpts{Name: "kinetic-test", Host: "127.0.0.1", Port: ports[k]},
-			Routes:  server.RoutesFromStr(strings.Join(routes, ",")),
-		}
-		s, err := server.NewServer(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		go s.Start()
-		c.servers, c.opts = append(c.servers, s), append(c.opts, o)
-	}
-	for _, s := range c.servers {
-		if !s.ReadyForConnections(20 * time.Second) {
-			t.Fatalf("server %s not ready", s.Name())
-		}
-	}
-	nc, js := connect(t, c.urls())
+	c := &cluster{Cluster: devenv.StartTestCluster(t, 3), t: t}
+	nc, js := connect(t, c.URLs())
 	defer nc.Close()
 	c.retry("JetStream meta leader", func(ctx context.Context) error {
 		_, err := js.AccountInfo(ctx)
@@ -73,54 +39,11 @@ func startCluster(t *testing.T) *cluster {
 	return c
 }
 
-func (c *cluster) urls() string {
-	var us []string
-	for _, s := range c.servers {
-		if s.Running() {
-			us = append(us, s.ClientURL())
-		}
-	}
-	return strings.Join(us, ",")
-}
-
-func (c *cluster) shutdown() {
-	for _, s := range c.servers {
-		s.Shutdown()
-		s.WaitForShutdown()
-	}
-}
-
-// kill shuts down the named server (a crash, as far as the others see).
-func (c *cluster) kill(name string) {
-	for _, s := range c.servers {
-		if s.Name() == name {
-			s.Shutdown()
-			s.WaitForShutdown()
-			return
-		}
-	}
-	c.t.Errorf("no server %q", name)
-}
-
 // restart starts the named server again, on its store, and waits until
 // every stream of prefix has all its replicas current again.
 func (c *cluster) restart(name string, e *env) {
 	c.t.Helper()
-	for k, s := range c.servers {
-		if s.Name() != name {
-			continue
-		}
-		o := c.opts[k].Clone()
-		s, err := server.NewServer(o)
-		if err != nil {
-			c.t.Fatal(err)
-		}
-		go s.Start()
-		if !s.ReadyForConnections(20 * time.Second) {
-			c.t.Fatalf("server %s not ready again", name)
-		}
-		c.servers[k] = s
-	}
+	c.Restart(name)
 	for _, name := range []string{e.topo.RecordsStream(), e.topo.DLQStream(), "KV_" + deadletter.ReplaysBucket(e.topo)} {
 		c.retry("stream "+name+" current on every replica", func(ctx context.Context) error {
 			st, err := e.js.Stream(ctx, name)
@@ -163,8 +86,8 @@ func (c *cluster) retry(what string, op func(ctx context.Context) error) {
 // env returns a test bundle on the cluster with R3 streams under prefix.
 func (c *cluster) env(t *testing.T, prefix string) *env {
 	t.Helper()
-	nc, js := connect(t, c.urls())
-	e := &env{t: t, url: c.urls(), nc: nc, js: js, topo: messages.Topology{Prefix: prefix, Replicas: 3}.WithDefaults()}
+	nc, js := connect(t, c.URLs())
+	e := &env{t: t, url: c.URLs(), nc: nc, js: js, topo: messages.Topology{Prefix: prefix, Replicas: 3}.WithDefaults()}
 	c.retry("streams", func(ctx context.Context) error { return e.topo.Ensure(ctx, js) })
 	e.insp, e.inc = e.inspectorConn()
 	return e
@@ -235,7 +158,7 @@ func (c *cluster) killLeaderMidReplay(t *testing.T, prefix string, budget time.D
 		if s == deadletter.StepPublished && published.Add(1) == n/3 {
 			once.Do(func() {
 				go func() { // the lanes carry on while it goes down
-					c.kill(leader)
+					c.Kill(leader)
 					close(killed)
 				}()
 			})

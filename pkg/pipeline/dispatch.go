@@ -56,8 +56,9 @@ const (
 	Retry
 	// Release ends the write with its error as not final: the caller gives
 	// the changes back (the worker naks them, to be redelivered after
-	// Decision.After). Only for changes without a key, whose order does not
-	// matter.
+	// Decision.After). For changes without a key, whose order does not
+	// matter, and for keyed changes only when the caller stops: a released
+	// key's later changes are released too, for the rest of the stream.
 	Release
 )
 
@@ -99,7 +100,7 @@ type Decision struct {
 //     are written one after the other, so each gets its own outcome.
 func (l *Loader) Stream(ctx context.Context, in <-chan []Item, opts StreamOptions) LoadStats {
 	d := &dispatcher{l: l, ctx: ctx, opts: opts, results: make(chan callResult), st: LoadStats{API: APICollections},
-		keys: map[string]*keyState{}}
+		keys: map[string]*keyState{}, released: map[string]Outcome{}}
 	if d.opts.Decide == nil {
 		d.opts.Decide = l.cfg.Retry.Decide
 	}
@@ -151,20 +152,24 @@ type callResult struct {
 }
 
 type dispatcher struct {
-	l       *Loader
-	ctx     context.Context
-	opts    StreamOptions
-	st      LoadStats
-	items   []Item
-	outs    []Outcome
-	alone   []bool // per item: split from a merged write that failed; never merged again
-	keys    map[string]*keyState
-	fresh   []*unit // writes never sent, in arrival order
-	queue   []*work // calls waiting (put back after a failure, bisection halves)
-	pool    []*unit // writes waiting for a retry, merged into calls
-	poolAt  []time.Time
-	results chan callResult
-	running int
+	l     *Loader
+	ctx   context.Context
+	opts  StreamOptions
+	st    LoadStats
+	items []Item
+	outs  []Outcome
+	alone []bool // per item: split from a merged write that failed; never merged again
+	keys  map[string]*keyState
+	// released holds the keys whose change was given back (Release), with
+	// the outcome: changes of theirs that arrive later were published
+	// after it and go back too, unsent, so that none overtakes it.
+	released map[string]Outcome
+	fresh    []*unit // writes never sent, in arrival order
+	queue    []*work // calls waiting (put back after a failure, bisection halves)
+	pool     []*unit // writes waiting for a retry, merged into calls
+	poolAt   []time.Time
+	results  chan callResult
+	running  int
 	// probing counts the bisections under way (probes waiting for their
 	// answer, halves condemned and waiting to be bisected): while there are
 	// some, the writes of released halves wait to fill a call together.
@@ -232,6 +237,10 @@ func (d *dispatcher) add(b []Item) {
 		d.pending++
 		if it.Key == "" {
 			d.fresh = append(d.fresh, d.newUnit(i, now))
+			continue
+		}
+		if o, ok := d.released[it.Key]; ok {
+			d.finish(i, o)
 			continue
 		}
 		ks := d.keys[it.Key]
@@ -634,6 +643,11 @@ func (d *dispatcher) unitItems(u *unit) []Item {
 // of its key, unsent: a later change must not be written while an earlier
 // one is away (Decide says Release for changes without a key, and for every
 // change at shutdown).
+//
+// A released key stays released for the rest of the stream: its changes
+// that arrive later go back too. Decide releases keyed changes only when
+// the caller stops (see Action), so the key's changes come back to
+// whichever stream loads it next, the released one first.
 func (d *dispatcher) release(u *unit, o Outcome) {
 	ks := d.keys[u.key]
 	var behind []int
@@ -642,8 +656,12 @@ func (d *dispatcher) release(u *unit, o Outcome) {
 		ks.queue = nil
 	}
 	d.finishUnit(u, o)
+	later := Outcome{Released: true, After: o.After, Err: o.Err, Class: o.Class}
 	for _, i := range behind {
-		d.finish(i, Outcome{Released: true, After: o.After, Err: o.Err, Class: o.Class})
+		d.finish(i, later)
+	}
+	if u.key != "" {
+		d.released[u.key] = later
 	}
 }
 
