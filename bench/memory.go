@@ -119,7 +119,10 @@ func (h *harness) drain(ctx context.Context, bin string, n int) (drainResult, er
 		if err == nil && info.State.Msgs == 0 {
 			break
 		}
-		time.Sleep(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 	out.rate = float64(n) / time.Since(start).Seconds()
 	if rss, ok := peakRSS(cmd.Process.Pid); ok {
