@@ -37,7 +37,7 @@ secrets="$deploy_dir/secrets/nats"
 compose=(docker-compose -p "$project" -f "$deploy_dir/docker-compose.yaml" -f "$deploy_dir/compose/sfsim-admin.yaml")
 # Docker picks free host ports; found again with `docker-compose port`. The
 # worker count goes through the same variable as deploy/.env's.
-export KINETIC_BIND_ADDR=127.0.0.1 KINETIC_NATS_PORT=0 KINETIC_SFSIM_PORT=0 KINETIC_WORKERS="$workers" KINETIC_IMAGE_TAG="$tag"
+export KINETIC_BIND_ADDR=127.0.0.1 KINETIC_NATS_PORT=0 KINETIC_SFSIM_PORT=0 KINETIC_CONSOLE_PORT=0 KINETIC_WORKERS="$workers" KINETIC_IMAGE_TAG="$tag"
 unset COMPOSE_FILE
 
 want_total=2000 want_loaded=1992 want_dead=8 want_exit=3
@@ -100,7 +100,7 @@ for tool in docker docker-compose curl timeout go; do
   command -v "$tool" >/dev/null || { echo "smoke: $tool is not installed" >&2; exit 1; }
 done
 docker info >/dev/null 2>&1 || { echo "smoke: the Docker engine is not reachable" >&2; exit 1; }
-for img in worker producer sfsim nats; do
+for img in worker producer sfsim nats console; do
   docker image inspect "kinetic/$img:$tag" >/dev/null 2>&1 ||
     { echo "smoke: image kinetic/$img:$tag is missing: run make images (deploy/build-images.sh)" >&2; exit 1; }
 done
@@ -209,6 +209,15 @@ m_loaded=$(metric_sum loaded "$tmp"/metrics-*) m_dead=$(metric_sum dead_lettered
 if [ "$m_loaded/$m_dead" != "$want_loaded/$want_dead" ]; then
   fail "workers' /metrics: $m_loaded loaded and $m_dead dead-lettered, want $want_loaded and $want_dead" worker
 fi
+
+# The operator console, as the NATS user operator: the pipeline on the
+# overview, and its dead letters.
+console_addr=$("${compose[@]}" port console 8080) || fail "the console's port 8080 is not published" console
+curl -fsS --max-time 10 "http://$console_addr/" >"$tmp/console.html" || fail "GET / of the console ($console_addr) failed" console
+grep -q 'accounts' "$tmp/console.html" || fail "the console's overview does not show the pipeline accounts" console
+curl -fsS --max-time 10 "http://$console_addr/dlq?pipeline=accounts" >"$tmp/console-dlq.html" || fail "GET /dlq of the console failed" console
+grep -q "<b id=\"dl-total\">$want_dead</b> dead letters" "$tmp/console-dlq.html" ||
+  fail "the console's dead-letter page does not count the job's $want_dead dead letters" console
 
 log "PASS"
 cat <<EOF

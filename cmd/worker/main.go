@@ -56,6 +56,7 @@ type Config struct {
 	LogFormat       string        // --log-format, KINETIC_LOG_FORMAT: json or console (default json; console with --dev)
 	ShutdownTimeout time.Duration // --shutdown-timeout, KINETIC_SHUTDOWN_TIMEOUT (default 30s)
 	ID              string        // --id, KINETIC_WORKER_ID (default hostname-random)
+	Check           bool          // --check: check the pipelines against the org's describe, print the report and exit
 
 	Dev         bool   // --dev, KINETIC_DEV
 	DevNATSPort int    // --dev-nats-port (default 4222)
@@ -77,6 +78,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) *cli.Env {
 	e.String(&c.LogFormat, "log-format", "KINETIC_LOG_FORMAT", "", "log format: json or console (default json; console with --dev)")
 	e.Duration(&c.ShutdownTimeout, "shutdown-timeout", "KINETIC_SHUTDOWN_TIMEOUT", 30*time.Second, "how long in-flight batches may finish after SIGTERM before their records are naked")
 	e.String(&c.ID, "id", "KINETIC_WORKER_ID", "", "replica name in results and dead letters (default hostname-random)")
+	e.Bool(&c.Check, "check", "KINETIC_CHECK", false, "check every pipeline (or those of --pipeline) against the org's describe — unknown fields, fields the mode may not write, external ids that are not, missing relationship targets — print the report and exit: 0 all fit, 1 a pipeline does not fit or could not be checked; needs Salesforce, not NATS")
 	e.Bool(&c.Dev, "dev", "KINETIC_DEV", false, "development mode: embedded NATS JetStream and the Salesforce simulator in this process")
 	e.Int(&c.DevNATSPort, "dev-nats-port", "KINETIC_DEV_NATS_PORT", 4222, "--dev: port of the embedded NATS server")
 	e.String(&c.DevSFAddr, "dev-sf-addr", "KINETIC_DEV_SF_ADDR", "127.0.0.1:7080", "--dev: address of the Salesforce simulator")
@@ -114,6 +116,7 @@ what cannot be loaded. Run as many replicas as you like.
 
 Usage:
   worker --pipelines FILE [flags]
+  worker --pipelines FILE --check   check the pipelines against the org, then exit
   worker --dev            embedded NATS + Salesforce simulator, for trying it out
 
 Every flag can also be set with the environment variable named in its help.
@@ -162,10 +165,47 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if err := serve(ctx, cfg, log, stdout); err != nil {
+		if errors.Is(err, errCheckFailed) {
+			return 1
+		}
 		log.Error().Err(err).Msg("worker failed")
 		return 1
 	}
 	return 0
+}
+
+// errCheckFailed is --check's verdict when a pipeline does not fit: the
+// report says why.
+var errCheckFailed = errors.New("a pipeline does not fit the org")
+
+// check runs --check: every selected pipeline against the org's describe
+// (pipeline.CheckConfig, the check a worker runs when it starts one).
+func check(ctx context.Context, cfg Config, pipes *pipeline.Config, client *salesforce.Client, stdout io.Writer) error {
+	if len(cfg.Only) > 0 {
+		sel := *pipes
+		sel.Pipelines = nil
+		for _, name := range cfg.Only {
+			pc, ok := pipes.Pipeline(name)
+			if !ok {
+				return fmt.Errorf("--pipeline %q: no such pipeline in %s", name, cfg.Pipelines)
+			}
+			sel.Pipelines = append(sel.Pipelines, pc)
+		}
+		pipes = &sel
+	}
+	report, err := pipeline.CheckConfig(ctx, pipes, client)
+	if report != nil {
+		fmt.Fprint(stdout, report.String())
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: check failed\n", cfg.Pipelines)
+		return errCheckFailed
+	}
+	fmt.Fprintf(stdout, "%s: every pipeline fits the org\n", cfg.Pipelines)
+	return nil
 }
 
 func serve(ctx context.Context, cfg Config, log zerolog.Logger, stdout io.Writer) error {
@@ -187,6 +227,9 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, stdout io.Writer
 	client, err := salesforce.New(sfCfg)
 	if err != nil {
 		return err
+	}
+	if cfg.Check {
+		return check(ctx, cfg, pipes, client, stdout)
 	}
 	cfg.NATS.Name = "kinetic-worker"
 	// Wait for NATS rather than exit: a worker started before its cluster
@@ -211,7 +254,10 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, stdout io.Writer
 		if err != nil {
 			return fmt.Errorf("--metrics-addr: %w", err)
 		}
-		srv := &http.Server{Handler: w.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		// Scrapes and probes are small GETs: a slow or idle client cannot
+		// hold a connection or a goroutine for long.
+		srv := &http.Server{Handler: w.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+			WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
 		log.Info().Str("addr", ln.Addr().String()).Msg("serving /metrics, /healthz and /readyz")

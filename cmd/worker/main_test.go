@@ -176,7 +176,7 @@ func TestHelpNamesEveryFlagsEnvironmentVariable(t *testing.T) {
 		"pipelines": "KINETIC_PIPELINES", "pipeline": "KINETIC_PIPELINE", "concurrency": "KINETIC_CONCURRENCY",
 		"prefix": "KINETIC_PREFIX", "stream-replicas": "KINETIC_STREAM_REPLICAS", "metrics-addr": "KINETIC_METRICS_ADDR",
 		"log-level": "KINETIC_LOG_LEVEL", "log-format": "KINETIC_LOG_FORMAT", "shutdown-timeout": "KINETIC_SHUTDOWN_TIMEOUT",
-		"id": "KINETIC_WORKER_ID", "dev": "KINETIC_DEV", "dev-nats-port": "KINETIC_DEV_NATS_PORT",
+		"id": "KINETIC_WORKER_ID", "check": "KINETIC_CHECK", "dev": "KINETIC_DEV", "dev-nats-port": "KINETIC_DEV_NATS_PORT",
 		"dev-sf-addr": "KINETIC_DEV_SF_ADDR", "dev-schema": "KINETIC_DEV_SCHEMA", "dev-store": "KINETIC_DEV_STORE",
 		"nats-url": "NATS_URL", "nats-user": "NATS_USER", "nats-password": "NATS_PASSWORD", "nats-token": "NATS_TOKEN",
 		"nats-nkey": "NATS_NKEY", "nats-creds": "NATS_CREDS", "nats-tls-cert": "NATS_TLS_CERT", "nats-tls-key": "NATS_TLS_KEY",
@@ -497,4 +497,51 @@ func simArgs(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	return []string{"--sf-login-url", sim.URL, "--sf-allow-http", "--sf-client-id", sim.ClientID, "--sf-username", sim.Username, "--sf-private-key-file", keyFile}
+}
+
+// --check checks the pipelines against the org's describe without NATS:
+// exit 0 and "ok" when they fit; exit 1 naming the pipeline, the mapping
+// key and the field when one does not.
+func TestCheck(t *testing.T) {
+	t.Parallel()
+	schema, err := sfsim.ParseSchema([]byte("objects:\n  - name: Account\n    fields:\n      - {name: External_Key__c, type: string, length: 40, external_id: true, unique: true}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim := sfsim.StartTest(t, sfsim.Config{Schema: schema})
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "server.key")
+	if err := os.WriteFile(keyFile, sim.PrivateKeyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte(`pipelines:
+  - name: accounts
+    sobject: Account
+    mode: upsert
+    external_id_field: External_Key__c
+    mapping: {key: External_Key__c, company: Name}
+  - name: tiers
+    sobject: Account
+    mode: insert
+    mapping: {tier: Foo__c}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sf := []string{"--sf-login-url", sim.URL, "--sf-allow-http", "--sf-client-id", sim.ClientID, "--sf-username", sim.Username,
+		"--sf-private-key-file", keyFile, "--metrics-addr", "", "--nats-url", "nats://127.0.0.1:1", "--check"}
+
+	code, stdout, stderr := runSync(t, append([]string{"--pipelines", "testdata/pipelines.yaml"}, sf...)...)
+	if code != 0 || !strings.Contains(stdout, "accounts (Account upsert): ok") || !strings.Contains(stdout, "every pipeline fits") {
+		t.Fatalf("good file: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runSync(t, append([]string{"--pipelines", bad}, sf...)...)
+	if code != 1 || !strings.Contains(stdout, "accounts (Account upsert): ok") || !strings.Contains(stdout, "tiers (Account insert): 1 problem") ||
+		!strings.Contains(stdout, "Foo__c") || !strings.Contains(stdout, "tier") || !strings.Contains(stdout, "check failed") {
+		t.Fatalf("bad file: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	code, stdout, _ = runSync(t, append([]string{"--pipelines", bad, "--pipeline", "accounts"}, sf...)...)
+	if code != 0 || strings.Contains(stdout, "tiers") {
+		t.Fatalf("--pipeline accounts: exit %d\n%s", code, stdout)
+	}
 }

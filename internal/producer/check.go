@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -99,16 +100,26 @@ func newPlan(ctx context.Context, o Options, base string) (*plan, error) {
 	if pl.keyed {
 		probe = messages.KeyedSubject(base, "probe")
 	}
-	name, err := o.JS.StreamNameBySubject(ctx, probe)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil, fmt.Errorf("no stream takes %s: the workers create the streams at start-up (is one running, with the same --prefix?)", probe)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("looking up the stream of %s: %w", probe, err)
-	}
+	// The records stream by name first: a producer's NATS user may read
+	// that stream's info ($JS.API.STREAM.INFO.<stream>) without being
+	// allowed to list streams (deploy/nats/nats-server.conf). Only a
+	// subject the records stream does not take is looked up by subject.
+	name := o.Topology.WithDefaults().RecordsStream()
 	s, err := o.JS.Stream(ctx, name)
-	if err != nil {
+	if err != nil && !errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil, fmt.Errorf("stream %s: %w", name, err)
+	}
+	if err != nil || !takes(s.CachedInfo().Config.Subjects, probe) {
+		name, err = o.JS.StreamNameBySubject(ctx, probe)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, fmt.Errorf("no stream takes %s: the workers create the streams at start-up (is one running, with the same --prefix?)", probe)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("looking up the stream of %s: %w", probe, err)
+		}
+		if s, err = o.JS.Stream(ctx, name); err != nil {
+			return nil, fmt.Errorf("stream %s: %w", name, err)
+		}
 	}
 	info := s.CachedInfo()
 	if max := int(info.Config.MaxMsgSize); max > 0 && max < pl.limit {
@@ -258,4 +269,30 @@ func (pl *plan) eachRecord(inputs []*input, fn func(*record) error) error {
 		rr.Close()
 	}
 	return nil
+}
+
+// takes reports whether one of a stream's subject filters matches subject
+// (NATS wildcards: * one token, > the rest).
+func takes(filters []string, subject string) bool {
+	for _, f := range filters {
+		if subjectMatches(f, subject) {
+			return true
+		}
+	}
+	return false
+}
+
+func subjectMatches(filter, subject string) bool {
+	ft, st := strings.Split(filter, "."), strings.Split(subject, ".")
+	for i, t := range ft {
+		switch {
+		case t == ">":
+			return len(st) > i
+		case i >= len(st):
+			return false
+		case t != "*" && t != st[i]:
+			return false
+		}
+	}
+	return len(ft) == len(st)
 }

@@ -100,6 +100,9 @@ func (w *Worker) handleAdvisory(ctx context.Context, records jetstream.Stream, d
 	meta, _ := messages.ParseRecordMeta(raw.Header)
 	if subj, err := w.subj.ParseRecords(raw.Subject); err == nil {
 		pc.mode = subj.Mode // a delete in a pipeline that takes deletes
+		if meta.Key == "" {
+			meta.Key = subj.Key // a plain publisher's keyed subject
+		}
 	}
 	now := time.Now().UTC()
 	dl := &messages.DeadLetter{

@@ -34,6 +34,19 @@ func (e *entry) delivered() uint64 {
 	return e.md.NumDelivered
 }
 
+// key is the record's key for results and dead letters: the pipeline's
+// key of the mapped record, else the publisher's Kinetic-Key header, else
+// the key token of its subject (a plain publisher's keyed subject).
+func (e *entry) key() string {
+	switch {
+	case e.item.Key != "":
+		return e.item.Key
+	case e.meta.Key != "":
+		return e.meta.Key
+	}
+	return e.subj.Key
+}
+
 func (e *entry) streamSeq() uint64 {
 	if e.md == nil {
 		return 0

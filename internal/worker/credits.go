@@ -85,10 +85,3 @@ func (c *credits) signal() {
 	close(c.changed)
 	c.changed = make(chan struct{})
 }
-
-// inUse is how many records are held.
-func (c *credits) inUse() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.usedN
-}

@@ -58,7 +58,7 @@ func (r *runner) publishDeadLetter(e *entry, now time.Time) error {
 		StreamSeq:   e.streamSeq(),
 		Job:         e.meta.Job,
 		Seq:         e.meta.Seq,
-		Key:         e.meta.Key,
+		Key:         e.key(),
 		MsgID:       e.meta.MsgID,
 		Headers:     recordHeaders(e.msg.Headers()),
 		Data:        e.msg.Data(),

@@ -285,3 +285,22 @@ func TestRefusedPipelineLeavesTheOthersRunning(t *testing.T) {
 		return false
 	})
 }
+
+// A plain publisher's keyed record (the key in the subject, no Kinetic-Key
+// header) that cannot be decoded keeps its key in its dead letter and its
+// outcome, so an operator can tell which record it was.
+func TestDeadLetterOfAKeyedSubjectNamesItsKey(t *testing.T) {
+	t.Parallel()
+	e := setup(t, sfsim.Config{})
+	e.start(nil)
+	subj := e.topo.Subjects().RecordsKeyed("Account", "upsert", "K-9")
+	e.publishRaw(subj, []byte(`{not json`), messages.RecordMeta{Job: "plain-keyed", Seq: 1})
+	res := e.wait("plain-keyed", 1)
+	if res.ErrorCount != 1 || res.Outcomes[0].Key != messages.KeyToken("K-9") {
+		t.Fatalf("outcome %+v (%v)", res.Outcomes[0], res.SyncResult)
+	}
+	e.waitFor("the dead letter", func() bool { return len(e.deadLetters()) == 1 })
+	if d := e.deadLetters()[0]; d.Key != messages.KeyToken("K-9") || d.Code != messages.CodeUndecodable {
+		t.Errorf("dead letter key %q code %s, want %q %s", d.Key, d.Code, messages.KeyToken("K-9"), messages.CodeUndecodable)
+	}
+}

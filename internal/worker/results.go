@@ -36,7 +36,7 @@ func (r *runner) publishResults(group []*entry, start time.Time) {
 		}
 		v := e.v
 		ro := messages.RecordOutcome{
-			Seq: e.meta.Seq, StreamSeq: e.streamSeq(), Key: e.meta.Key, Status: v.status,
+			Seq: e.meta.Seq, StreamSeq: e.streamSeq(), Key: e.key(), Status: v.status,
 			Delivery: int(e.delivered()), Attempts: int(e.delivered()-1) + e.out.Attempts,
 		}
 		if v.status == messages.StatusLoaded {

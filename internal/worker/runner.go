@@ -624,8 +624,11 @@ func (r *runner) held() []*entry {
 
 // state is the pipeline's state for the workers bucket.
 func (r *runner) state() messages.WorkerPipeline {
+	r.mu.Lock()
+	held := len(r.holding) // records in hand, not the room reserved for fetches
+	r.mu.Unlock()
 	wp := messages.WorkerPipeline{Name: r.name, SObject: r.sobject, Mode: r.mode, State: messages.PipelineRunning,
-		InFlight: r.credits.inUse()}
+		InFlight: held}
 	if why := r.refused.Load(); why != nil {
 		wp.State, wp.Reason = messages.PipelineRefused, *why
 		return wp
