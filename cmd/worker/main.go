@@ -254,10 +254,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, stdout io.Writer
 		if err != nil {
 			return fmt.Errorf("--metrics-addr: %w", err)
 		}
-		// Scrapes and probes are small GETs: a slow or idle client cannot
-		// hold a connection or a goroutine for long.
-		srv := &http.Server{Handler: w.Handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
-			WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
+		srv := metricsServer(w.Handler())
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
 		log.Info().Str("addr", ln.Addr().String()).Msg("serving /metrics, /healthz and /readyz")
@@ -270,6 +267,14 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, stdout io.Writer
 		log.Warn().Err(err).Msg("draining the NATS connection")
 	}
 	return nil
+}
+
+// metricsServer serves /metrics, /healthz and /readyz. Scrapes and probes
+// are small GETs: a slow or idle client cannot hold a connection or a
+// goroutine for long.
+func metricsServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10}
 }
 
 // startDev starts the embedded NATS server and the simulator and points the
