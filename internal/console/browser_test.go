@@ -2,6 +2,7 @@ package console
 
 import (
 	"context"
+	"github.com/nats-io/nats.go"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -80,7 +81,7 @@ func TestBrowserOperatorRepairsDeadLetters(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(stopWorkers)
-	nc, js := ns.ConnectTest(t)
+	_, js := ns.ConnectTest(t)
 
 	const user, password = "ops", "correct-horse-battery"
 	srv, err := New(Options{Pipelines: pipes, WriteUser: user, WritePassword: password, Refresh: -1, NATSURL: ns.ClientURL()})
@@ -88,7 +89,14 @@ func TestBrowserOperatorRepairsDeadLetters(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Close)
-	if err := srv.Attach(nc); err != nil {
+	// The console's connection as cmd/console makes it (replay needs one
+	// that does not buffer publishes while reconnecting).
+	cnc, err := nats.Connect(ns.ClientURL(), nats.ReconnectBufSize(-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cnc.Close)
+	if err := srv.Attach(cnc); err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(srv.Handler())
@@ -233,6 +241,7 @@ func TestBrowserOperatorRepairsDeadLetters(t *testing.T) {
 	// Fix the cause in the org: add the picklist value.
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPut, sim.URL+"/__admin/schema", strings.NewReader(
 		`objects: [{name: Account, fields: [{name: Customer_Tier__c, type: picklist, values: [Platinum, Gold, Silver, Diamond], restricted: true}]}]`))
+	req.Header.Set("Content-Type", "application/yaml") // admin writes name their type
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
