@@ -35,15 +35,7 @@ func newCredits(maxN, maxB int) *credits {
 func (c *credits) acquire(ctx context.Context, stop <-chan struct{}, want, minBytes int) (n, bytes int, ok bool) {
 	for {
 		c.mu.Lock()
-		freeN, freeB := c.maxN-c.usedN, c.maxB-c.usedB
-		if freeN >= 1 && freeB >= minBytes {
-			n = min(want, freeN)
-			bytes = min(freeB, max(minBytes, n*2*c.avg))
-			// Fetches carry no max_bytes (see fetchLoop): the byte room
-			// bounds the count instead, at twice the average record size.
-			n = min(n, max(1, bytes/(2*c.avg)))
-			c.usedN += n
-			c.usedB += bytes
+		if n, bytes, ok = c.take(want, minBytes); ok {
 			c.mu.Unlock()
 			return n, bytes, true
 		}
@@ -57,6 +49,38 @@ func (c *credits) acquire(ctx context.Context, stop <-chan struct{}, want, minBy
 			return 0, 0, false
 		}
 	}
+}
+
+// tryAcquire is acquire without waiting: ok false when there is no room.
+func (c *credits) tryAcquire(want, minBytes int) (n, bytes int, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.take(want, minBytes)
+}
+
+// take reserves room if there is some. c.mu is held.
+func (c *credits) take(want, minBytes int) (n, bytes int, ok bool) {
+	freeN, freeB := c.maxN-c.usedN, c.maxB-c.usedB
+	if freeN < 1 || freeB < minBytes {
+		return 0, 0, false
+	}
+	n = min(want, freeN)
+	bytes = min(freeB, max(minBytes, n*2*c.avg))
+	// Fetches carry no max_bytes (see fetchLoop): the byte room bounds the
+	// count instead, at twice the average record size.
+	n = min(n, max(1, bytes/(2*c.avg)))
+	c.usedN += n
+	c.usedB += bytes
+	return n, bytes, true
+}
+
+// force reserves room beyond the budget (a fenced loop's probe, see
+// runner.reserve); adjust and release account for it as for any other.
+func (c *credits) force(n, bytes int) {
+	c.mu.Lock()
+	c.usedN += n
+	c.usedB += bytes
+	c.mu.Unlock()
 }
 
 // adjust turns a reservation into what the fetch brought: got records of

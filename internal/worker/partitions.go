@@ -239,6 +239,13 @@ func (pl *partLoop) superseded(entries []*entry) {
 	}
 }
 
+// fenced reports whether the partition's fence is up.
+func (pl *partLoop) fenced() bool {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	return pl.fencedNow
+}
+
 func (pl *partLoop) stop() { pl.stopOnce.Do(func() { close(pl.stopC) }) }
 
 func (pl *partLoop) stopped() bool {

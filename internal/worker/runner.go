@@ -322,7 +322,7 @@ func (r *runner) fetchLoop(ctx context.Context, part int, c jetstream.Consumer, 
 	// waits; a loop that gets what it asked for asks for a full batch.
 	ask := r.batchSize
 	for ctx.Err() == nil && !pl.stopped() {
-		n, bytes, ok := r.credits.acquire(ctx, pl.stopCh(), ask, r.minFetchBytes())
+		n, bytes, ok := r.reserve(ctx, pl, ask)
 		if !ok {
 			return
 		}
@@ -386,6 +386,34 @@ func (r *runner) fetchLoop(ctx context.Context, part int, c jetstream.Consumer, 
 			return
 		}
 	}
+}
+
+// reserve takes room for a fetch of up to ask records. A loop behind a
+// fence does not wait for room: what it holds waits for records of its
+// partition that only a fetch brings (the previous holder's, redelivered
+// first once their AckWait is over), so were every credit held behind
+// fences — a replica restarted while its old incarnation's records had not
+// expired yet fills its room with newer ones — nothing would ever lift
+// them. With no room it fetches one record at a time, every
+// fenceCheckEvery, beyond the budget: at most a few records a second for
+// at most AckWait.
+func (r *runner) reserve(ctx context.Context, pl *partLoop, ask int) (n, bytes int, ok bool) {
+	if pl == nil || !pl.fenced() {
+		return r.credits.acquire(ctx, pl.stopCh(), ask, r.minFetchBytes())
+	}
+	if n, bytes, ok = r.credits.tryAcquire(ask, r.minFetchBytes()); ok {
+		return n, bytes, true
+	}
+	select {
+	case <-ctx.Done():
+		return 0, 0, false
+	case <-pl.stopCh():
+		return 0, 0, false
+	case <-time.After(fenceCheckEvery):
+	}
+	n, bytes = 1, r.minFetchBytes()
+	r.credits.force(n, bytes)
+	return n, bytes, true
 }
 
 // giveBack naks the undecided entries at once, for redelivery to any
