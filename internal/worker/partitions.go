@@ -199,6 +199,11 @@ type partLoop struct {
 	buffer    []*entry        // held behind the fence
 	bySeq     map[uint64]bool // records of the partition held, fetch to settle
 	checked   time.Time       // last fence check
+	// missing is how many records of the partition others held at the last
+	// fence check, and redelivered whether the last fetch behind the fence
+	// brought redeliveries: the probe's size (runner.reserve).
+	missing     int
+	redelivered bool
 	// latest is the stream sequence of the latest change of each key this
 	// replica let into the loader (two generations, so memory stays
 	// bounded: a key not seen for keyMemory admissions is forgotten).
@@ -237,6 +242,19 @@ func (pl *partLoop) superseded(entries []*entry) {
 		}
 		pl.latest[e.item.Key] = max(seq, last)
 	}
+}
+
+// probeSize is how many records a fetch behind the fence without room
+// asks for: one while what it waits for has not expired yet (a fetch
+// brings newer records then), as many as are missing (up to a batch) once
+// redeliveries come — JetStream redelivers before it delivers anything new.
+func (pl *partLoop) probeSize(batch int) int {
+	pl.mu.Lock()
+	defer pl.mu.Unlock()
+	if !pl.redelivered {
+		return 1
+	}
+	return max(1, min(pl.missing, batch))
 }
 
 // fenced reports whether the partition's fence is up.
@@ -289,8 +307,10 @@ const fenceCheckEvery = 250 * time.Millisecond
 // up (see the package comment above).
 func (pl *partLoop) admit(ctx context.Context, entries []*entry) []*entry {
 	pl.mu.Lock()
+	pl.redelivered = false
 	for _, e := range entries {
 		pl.bySeq[e.streamSeq()] = true
+		pl.redelivered = pl.redelivered || e.delivered() > 1
 	}
 	if len(entries) > 0 {
 		if pin := entries[0].msg.Headers().Get("Nats-Pin-Id"); pin != pl.pin {
@@ -316,6 +336,9 @@ func (pl *partLoop) admit(ctx context.Context, entries []*entry) []*entry {
 		pl.r.log.Debug().Err(err).Int("partition", pl.p).Msg("fence: consumer info failed; still holding")
 		return nil
 	}
+	pl.mu.Lock()
+	pl.missing = info.NumAckPending - held
+	pl.mu.Unlock()
 	if info.NumAckPending > held {
 		pl.r.log.Debug().Int("partition", pl.p).Int("ack_pending", info.NumAckPending).Int("held", held).
 			Msg("fence: earlier records of the partition are still held elsewhere; waiting")

@@ -394,9 +394,11 @@ func (r *runner) fetchLoop(ctx context.Context, part int, c jetstream.Consumer, 
 // first once their AckWait is over), so were every credit held behind
 // fences — a replica restarted while its old incarnation's records had not
 // expired yet fills its room with newer ones — nothing would ever lift
-// them. With no room it fetches one record at a time, every
-// fenceCheckEvery, beyond the budget: at most a few records a second for
-// at most AckWait.
+// them. With no room it fetches beyond the budget, every fenceCheckEvery:
+// one record while what it waits for has not expired yet, then as many as
+// are missing (pl.probeSize) — the redeliveries, which JetStream sends
+// before anything new. The overshoot is bounded by the partition's ack
+// pending, itself bounded by max_ack_pending.
 func (r *runner) reserve(ctx context.Context, pl *partLoop, ask int) (n, bytes int, ok bool) {
 	if pl == nil || !pl.fenced() {
 		return r.credits.acquire(ctx, pl.stopCh(), ask, r.minFetchBytes())
@@ -411,7 +413,7 @@ func (r *runner) reserve(ctx context.Context, pl *partLoop, ask int) (n, bytes i
 		return 0, 0, false
 	case <-time.After(fenceCheckEvery):
 	}
-	n, bytes = 1, r.minFetchBytes()
+	n, bytes = pl.probeSize(r.batchSize), r.minFetchBytes()
 	r.credits.force(n, bytes)
 	return n, bytes, true
 }
