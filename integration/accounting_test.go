@@ -521,7 +521,13 @@ func (c *Cluster) Audit(j *Job, res *jobs.Result, elapsed time.Duration, o Audit
 		if !bytes.Equal(d.Data, j.Payloads[d.Seq-1]) {
 			problem("dead letter of record %d does not carry the original bytes", d.Seq)
 		}
-		if d.Pipeline != j.Pipeline.Name || d.Subject != j.Subject || d.Code == "" || d.Message == "" {
+		// A keyed record's dead letter names the subject it was stored
+		// under: the job's subject, its partition and its key token.
+		subjectOK := d.Subject == j.Subject
+		if rs, err := c.Topo.Subjects().ParseRecords(d.Subject); err == nil && rs.Key != "" {
+			subjectOK = c.Topo.Subjects().Records(rs.SObject, rs.Mode) == j.Subject
+		}
+		if d.Pipeline != j.Pipeline.Name || !subjectOK || d.Code == "" || d.Message == "" {
 			problem("dead letter of record %d is incomplete: pipeline %q subject %q code %q message %q", d.Seq, d.Pipeline, d.Subject, d.Code, d.Message)
 		}
 	}
