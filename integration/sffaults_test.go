@@ -111,7 +111,17 @@ func TestSalesforceFaults(t *testing.T) {
 			t.Errorf("no %s was injected: the scenario did not test it", code)
 		}
 	}
-	if a.Redelivered == 0 {
-		t.Error("no record was redelivered, although 5% of records fail UNABLE_TO_LOCK_ROW")
+	// A keyed record that fails UNABLE_TO_LOCK_ROW is retried in place (its
+	// key's later changes wait); an unkeyed one is redelivered. Either way
+	// some record must have needed more than one attempt.
+	retried := 0
+	for _, o := range res.Outcomes {
+		if o.Attempts > 1 || o.Delivery > 1 {
+			retried++
+		}
+	}
+	t.Logf("%d records loaded after more than one attempt (%d redelivered)", retried, a.Redelivered)
+	if retried == 0 {
+		t.Error("no record needed a second attempt, although 5% of records fail UNABLE_TO_LOCK_ROW")
 	}
 }
