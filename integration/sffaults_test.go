@@ -13,22 +13,23 @@ import (
 )
 
 // Salesforce faults: 10% of calls answer 503, 5% of records fail with
-// UNABLE_TO_LOCK_ROW, every 500th call finds the session expired, and the
+// UNABLE_TO_LOCK_ROW, every 150th call finds the session expired, and the
 // daily API limit is reached mid-run (then raised). Every record ends loaded
 // or dead-lettered; only UNABLE_TO_LOCK_ROW after max_deliver deliveries may
 // be dead-lettered, never a transient failure.
 func TestSalesforceFaults(t *testing.T) {
 	const n = 20_000
 	c := NewCluster(t, Options{Workers: 3})
-	// The members pipeline loads 20 records a call: about 1,000 calls
-	// without faults, so the session expires a few times.
+	// The members pipeline fetches 20 records a batch; the loader fills
+	// calls across batches (and merges nothing here: every key is new), so
+	// the job takes about 400–600 calls, and the session expires a few times.
 	j := c.UpsertJobFor("members", "sffaults", n)
 	set, err := worker.SettingsOf(j.Pipeline)
 	if err != nil {
 		t.Fatal(err)
 	}
 	maxDeliver := set.MaxDeliver
-	c.SetFaults(sfsim.Faults{Rate503: 0.10, LockRowRate: 0.05, SessionExpiryEvery: 500})
+	c.SetFaults(sfsim.Faults{Rate503: 0.10, LockRowRate: 0.05, SessionExpiryEvery: 150})
 
 	start := time.Now()
 	c.Publish(j, 1, n)
@@ -85,7 +86,7 @@ func TestSalesforceFaults(t *testing.T) {
 
 	res := c.Watch(j, 10*time.Minute)
 	a := c.Audit(j, res, time.Since(start), AuditOptions{})
-	Report(t, "Salesforce faults: 10% 503, 5% UNABLE_TO_LOCK_ROW, session expiry every 500 calls, daily limit reached and raised", a)
+	Report(t, "Salesforce faults: 10% 503, 5% UNABLE_TO_LOCK_ROW, session expiry every 150 calls, daily limit reached and raised", a)
 
 	// Only a record locked on every one of its deliveries may be
 	// dead-lettered; transient causes never.
