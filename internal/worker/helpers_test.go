@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/kinetic-sync/kinetic/internal/devenv"
+	"github.com/kinetic-sync/kinetic/internal/testutil"
 	"github.com/kinetic-sync/kinetic/internal/worker"
 	"github.com/kinetic-sync/kinetic/pkg/deadletter"
 	"github.com/kinetic-sync/kinetic/pkg/jobs"
@@ -267,13 +268,7 @@ func (e *env) waitLong(job string, n int, timeout time.Duration) *jobs.Result {
 
 func (e *env) waitFor(what string, cond func() bool) {
 	e.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.WaitFor(e.t, 60*time.Second, what, cond)
 }
 
 func (e *env) live(obj string) int {
