@@ -99,7 +99,10 @@ func (w *world) startWorker() {
 	w.t.Cleanup(func() {
 		cancel()
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil {
+				w.t.Errorf("worker: %v", err)
+			}
 		case <-time.After(30 * time.Second):
 			w.t.Error("worker did not stop")
 		}

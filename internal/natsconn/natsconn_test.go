@@ -246,7 +246,11 @@ func TestConnectInboxPrefix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sub.Unsubscribe()
+	defer func() {
+		if err := sub.Unsubscribe(); err != nil {
+			t.Error(err)
+		}
+	}()
 	if err := svc.Flush(); err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 
 	"fmt"
 	"github.com/cenkalti/backoff/v4"
-	"sync"
 	"testing"
 	"time"
 
@@ -311,21 +310,6 @@ func accounts(n int, prefix string) []map[string]any {
 		out[i] = map[string]any{"key": fmt.Sprintf("%s-%d", prefix, i), "company": fmt.Sprintf("%s company %d", prefix, i), "revenue": fmt.Sprint(i * 10)}
 	}
 	return out
-}
-
-// counter counts values safely across goroutines.
-type counter struct {
-	mu sync.Mutex
-	m  map[string]int
-}
-
-func (c *counter) add(k string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = map[string]int{}
-	}
-	c.m[k]++
 }
 
 func ctxT(t *testing.T) context.Context {

@@ -222,7 +222,11 @@ func TestPublishContextCanceled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sub.Unsubscribe()
+	defer func() {
+		if err := sub.Unsubscribe(); err != nil {
+			t.Error(err)
+		}
+	}()
 	if err := e.nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -560,7 +564,11 @@ func TestPublishKeyedAsyncKeepsAKeysOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sub.Unsubscribe()
+	defer func() {
+		if err := sub.Unsubscribe(); err != nil {
+			t.Error(err)
+		}
+	}()
 	if err := e.nc.Flush(); err != nil {
 		t.Fatal(err)
 	}

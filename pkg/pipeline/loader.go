@@ -493,9 +493,3 @@ func (l *Loader) loadBulk(ctx context.Context, op SyncMode, units []*bulkUnit, o
 		pending = retry
 	}
 }
-
-func fail(out []Outcome, idx []int, err error, class salesforce.Class) {
-	for _, i := range idx {
-		out[i].Err, out[i].Class = err, class
-	}
-}
