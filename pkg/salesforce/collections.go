@@ -16,7 +16,7 @@ type SaveResult struct {
 	ID      string        `json:"id"`
 	Success bool          `json:"success"`
 	Created bool          `json:"created"`
-	Errors  []RecordError `json:"errors"`
+	Errors  []SaveError `json:"errors"`
 }
 
 // Err returns the record's first error, or nil when it succeeded.
@@ -25,7 +25,7 @@ func (r *SaveResult) Err() error {
 		return nil
 	}
 	if len(r.Errors) == 0 {
-		return &RecordError{StatusCode: "UNKNOWN_EXCEPTION", Message: "record failed without an error"}
+		return &SaveError{StatusCode: "UNKNOWN_EXCEPTION", Message: "record failed without an error"}
 	}
 	return &r.Errors[0]
 }
