@@ -158,10 +158,7 @@ func (c *Client) collectionCall(ctx context.Context, op, method, path, sobject s
 	if len(recs) > MaxCollectionRecords {
 		return nil, fmt.Errorf("salesforce: %s: %d records in one call; the limit is %d", op, len(recs), MaxCollectionRecords)
 	}
-	bp := getBuf()
-	defer putBuf(bp)
-	body, err := appendCollectionBody((*bp)[:0], sobject, recs, allOrNone)
-	*bp = body
+	body, err := marshalCollectionBody(sobject, recs, allOrNone)
 	if err != nil {
 		return nil, fmt.Errorf("salesforce: %s: %w", op, err)
 	}

@@ -7,13 +7,13 @@ import (
 	"testing"
 )
 
-func TestAppendCollectionBody(t *testing.T) {
+func TestMarshalCollectionBody(t *testing.T) {
 	t.Parallel()
 	recs := []Record{
 		{"Name": "A \"quoted\"", "AnnualRevenue": 1.5e6, "NumberOfEmployees": 42, "Big": 1e21, "Active__c": true, "Description": nil,
-			"Parent": map[string]any{"External_Key__c": "P-1"}, "attributes": map[string]any{"type": "ignored"}},
+			"Parent": map[string]any{"External_Key__c": "P-1", "attributes": map[string]any{"type": "Parent"}}, "attributes": map[string]any{"type": "ignored"}},
 	}
-	b, err := appendCollectionBody(nil, "Account", recs, true)
+	b, err := marshalCollectionBody("Account", recs, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,9 +31,9 @@ func TestAppendCollectionBody(t *testing.T) {
 		t.Errorf("decoded body = %v", got)
 	}
 	if bytes.Count(b, []byte(`"attributes"`)) != 1 {
-		t.Errorf("the record's own attributes entry must be dropped: %s", b)
+		t.Errorf("the record's own attributes entry and its relationship's must be dropped: %s", b)
 	}
-	if _, err := appendCollectionBody(nil, "Account", []Record{{"X": math.NaN()}}, false); err == nil {
+	if _, err := marshalCollectionBody("Account", []Record{{"X": math.NaN()}}, false); err == nil {
 		t.Error("NaN must be refused: JSON has no NaN")
 	}
 }
