@@ -66,7 +66,6 @@ fuzz:
 	$(GO) test ./pkg/messages -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/messages -run '^$$' -fuzz '^FuzzDecodeBatchResult$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/messages -run '^$$' -fuzz '^FuzzDecodeDeadLetter$$' -fuzztime $(FUZZTIME)
-	$(GO) test ./pkg/messages -run '^$$' -fuzz '^FuzzDecodeRecordMatchesEncodingJSON$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/jsontext -run '^$$' -fuzz '^FuzzAppendJSONString$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/salesforce -run '^$$' -fuzz '^FuzzParseBulkError$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/salesforce -run '^$$' -fuzz '^FuzzParseLimitInfo$$' -fuzztime $(FUZZTIME)
