@@ -66,7 +66,7 @@ func TestBatchResultRoundTrip(t *testing.T) {
 // BenchmarkBatchResult encodes and decodes a 200-record batch result, what a
 // worker publishes per Salesforce call and a results follower reads. The
 // hand-written codec it replaced is compared with encoding/json at commit
-// 5de1528 (docs/performance.md, "Hand-written codecs").
+// 5226c89 (docs/performance.md, "Hand-written codecs").
 //
 //	go test ./pkg/messages -run '^$' -bench BatchResult -benchmem -count 3
 func BenchmarkBatchResult(b *testing.B) {
