@@ -3,11 +3,15 @@ package pipeline
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 )
 
 // FuzzMapper feeds arbitrary JSON records through a mapper that uses every
-// rule form: it must never panic, and every failure must be a *MappingError.
+// rule form: every failure is a *MappingError naming the rule that failed,
+// the text transforms, defaults, constants and relationship targets give
+// what the reference functions (strings.TrimSpace, ...) give, and the
+// mapped record survives JSON.
 //
 //	go test ./pkg/pipeline -run '^$' -fuzz FuzzMapper -fuzztime 60s
 func FuzzMapper(f *testing.F) {
@@ -45,15 +49,59 @@ func FuzzMapper(f *testing.F) {
 			mapper = mNulls
 		}
 		out, err := mapper.Map(rec)
+		a, aIsText := rec["a"].(string)
 		if err != nil {
 			var me *MappingError
 			if !errors.As(err, &me) {
 				t.Fatalf("error %v is not a *MappingError", err)
 			}
+			// Rules apply in order: a text transform refuses a non-text
+			// "a" first, and a text "a" never fails.
+			if rec["a"] != nil && !aIsText && me.Source != "a" {
+				t.Fatalf("%s: non-text a, but the error is for %q: %v", data, me.Source, err)
+			}
+			if aIsText && me.Source == "a" {
+				t.Fatalf("%s: a text transform failed on text: %v", data, err)
+			}
 			return
 		}
-		if _, err := json.Marshal(out); err != nil {
+		if rec["a"] != nil && !aIsText {
+			t.Fatalf("%s: mapped a non-text value through trim: %v", data, out)
+		}
+		// The results the reference functions give.
+		if aIsText && (out["Name"] != strings.TrimSpace(a) || out["Lower__c"] != strings.ToLower(a)) {
+			t.Fatalf("%s: Name %q, Lower__c %q", data, out["Name"], out["Lower__c"])
+		}
+		if out["Const__c"] != 1.0 {
+			t.Fatalf("%s: Const__c = %#v", data, out["Const__c"])
+		}
+		if m, ok := rec["missing"].(string); ok {
+			if out["Default__c"] != strings.ToUpper(m) {
+				t.Fatalf("%s: Default__c = %#v", data, out["Default__c"])
+			}
+		} else if _, present := rec["missing"]; !present && out["Default__c"] != "D" {
+			t.Fatalf("%s: the default is not used: %#v", data, out["Default__c"])
+		}
+		if n, ok := rec["nested"].(map[string]any); ok {
+			if k, ok := n["k"].(string); ok {
+				if p, _ := out["Parent"].(map[string]any); p == nil || p["Ext__c"] != k {
+					t.Fatalf("%s: Parent = %#v", data, out["Parent"])
+				}
+			}
+		}
+		if v, present := rec["a"]; insertNulls && present && v == nil {
+			if got, set := out["Name"]; !set || got != nil {
+				t.Fatalf("%s: insert nulls, but Name = %#v (set %v)", data, got, set)
+			}
+		}
+		// The record survives JSON, as it is sent.
+		enc, err := json.Marshal(out)
+		if err != nil {
 			t.Fatalf("mapped record cannot be encoded: %v (%v)", err, out)
+		}
+		var back map[string]any
+		if err := json.Unmarshal(enc, &back); err != nil || len(back) != len(out) {
+			t.Fatalf("mapped record does not survive JSON: %s (%v)", enc, err)
 		}
 	})
 }
