@@ -63,6 +63,7 @@ fuzz:
 	$(GO) test ./pkg/salesforce/sfsim -run '^$$' -fuzz '^FuzzTokenRequest$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/pipeline -run '^$$' -fuzz '^FuzzMapper$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/pipeline -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/pipeline -run '^$$' -fuzz '^FuzzValueCheck$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/messages -run '^$$' -fuzz '^FuzzDecodeRecord$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/messages -run '^$$' -fuzz '^FuzzDecodeBatchResult$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/messages -run '^$$' -fuzz '^FuzzDecodeDeadLetter$$' -fuzztime $(FUZZTIME)

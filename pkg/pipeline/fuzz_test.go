@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // FuzzMapper feeds arbitrary JSON records through a mapper that uses every
@@ -106,8 +108,9 @@ func FuzzMapper(f *testing.F) {
 	})
 }
 
-// FuzzParseConfig feeds arbitrary files to the config loader: no panic, and
-// either an error or pipelines that all validate.
+// FuzzParseConfig feeds arbitrary files to the config loader: either an
+// error that names the file, or pipelines that all validate and are the
+// ones a plain YAML decoder finds in the file, in order, with unique names.
 //
 //	go test ./pkg/pipeline -run '^$' -fuzz FuzzParseConfig -fuzztime 60s
 func FuzzParseConfig(f *testing.F) {
@@ -119,7 +122,31 @@ func FuzzParseConfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := ParseConfig("fuzz.yaml", data)
 		if err != nil {
+			// Every error says where: the file, and a line when it has one.
+			if !strings.HasPrefix(err.Error(), "fuzz.yaml") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
 			return
+		}
+		// The pipelines are the file's, in its order, as a plain YAML
+		// decoder reads them; names are unique.
+		var plain struct {
+			Pipelines []struct {
+				Name string `yaml:"name"`
+			} `yaml:"pipelines"`
+		}
+		if err := yaml.Unmarshal(data, &plain); err != nil {
+			t.Fatalf("accepted a file yaml.v3 refuses: %v", err)
+		}
+		if len(plain.Pipelines) != len(cfg.Pipelines) {
+			t.Fatalf("%d pipelines, the file lists %d", len(cfg.Pipelines), len(plain.Pipelines))
+		}
+		seen := map[string]bool{}
+		for i, pc := range cfg.Pipelines {
+			if pc.Name != plain.Pipelines[i].Name || pc.Name == "" || seen[pc.Name] {
+				t.Fatalf("pipeline %d is %q, the file names it %q (or it repeats)", i, pc.Name, plain.Pipelines[i].Name)
+			}
+			seen[pc.Name] = true
 		}
 		for _, pc := range cfg.Pipelines {
 			if err := pc.Options(nil).withDefaults().validateSettings(); err != nil {
