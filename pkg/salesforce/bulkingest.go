@@ -33,11 +33,11 @@ type BulkRequest struct {
 
 // BulkResult is the outcome of one input record of a BulkIngest.
 type BulkResult struct {
-	ID          string       // Salesforce id, when known
-	Success     bool         // the record was processed successfully
-	Created     bool         // sf__Created
+	ID          string     // Salesforce id, when known
+	Success     bool       // the record was processed successfully
+	Created     bool       // sf__Created
 	Error       *SaveError // set when the record failed
-	Unprocessed bool         // the job ended before reaching the record (aborted or failed job)
+	Unprocessed bool       // the job ended before reaching the record (aborted or failed job)
 	JobID       string
 }
 

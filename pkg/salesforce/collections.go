@@ -13,9 +13,9 @@ import (
 // SaveResult is the outcome of one record in an sObject Collections call (and
 // of single-record create/upsert). Created is set by upserts only.
 type SaveResult struct {
-	ID      string        `json:"id"`
-	Success bool          `json:"success"`
-	Created bool          `json:"created"`
+	ID      string      `json:"id"`
+	Success bool        `json:"success"`
+	Created bool        `json:"created"`
 	Errors  []SaveError `json:"errors"`
 }
 
