@@ -20,14 +20,14 @@ func BenchmarkSaveResults(b *testing.B) {
 		b.ReportAllocs()
 		buf := make([]byte, 0, 64<<10)
 		for b.Loop() {
-			out := append(buf[:0], '[')
+			buf = append(buf[:0], '[')
 			for i, op := range ops {
 				if i > 0 {
-					out = append(out, ',')
+					buf = append(buf, ',')
 				}
-				out = appendSaveResult(out, op, true)
+				buf = appendSaveResult(buf, op, true)
 			}
-			buf = append(out, ']')
+			buf = append(buf, ']')
 		}
 	})
 	b.Run("encoding-json", func(b *testing.B) {
