@@ -33,8 +33,10 @@ func TestWorkersWaitForAFormingCluster(t *testing.T) {
 	// not ready.
 	c.Eventually("the workers to report why they wait", 2*time.Minute, func() error {
 		for _, w := range workers {
-			if code, _, err := w.Get(portMetrics, "/healthz"); err != nil || code != http.StatusOK {
-				return fmt.Errorf("%s /healthz: %d %v", w.Name, code, err)
+			if code, _, err := w.Get(portMetrics, "/healthz"); err != nil {
+				return fmt.Errorf("%s /healthz: %w", w.Name, err)
+			} else if code != http.StatusOK {
+				return fmt.Errorf("%s /healthz: %d", w.Name, code)
 			}
 			code, body, err := w.Get(portMetrics, "/readyz")
 			if err != nil {
@@ -65,8 +67,11 @@ func TestWorkersWaitForAFormingCluster(t *testing.T) {
 				t.Fatalf("%s exited (code %d) while the cluster formed:\n%s", w.Name, st.ExitCode, w.LogTail(c.ctx, 20))
 			}
 			code, body, err := w.Get(portMetrics, "/readyz")
-			if err != nil || code != http.StatusOK {
-				return fmt.Errorf("%s: %d %q %v", w.Name, code, body, err)
+			if err != nil {
+				return fmt.Errorf("%s /readyz: %w", w.Name, err)
+			}
+			if code != http.StatusOK {
+				return fmt.Errorf("%s: %d %q", w.Name, code, body)
 			}
 			mu.Lock()
 			if _, ok := readyAfter[w.Name]; !ok {

@@ -647,7 +647,7 @@ func (n *Node) Metric(name string) (float64, error) {
 		}
 		v, err := strconv.ParseFloat(rest[strings.LastIndexByte(rest, ' ')+1:], 64)
 		if err != nil {
-			return 0, fmt.Errorf("%s: %q: %v", name, line, err)
+			return 0, fmt.Errorf("%s: %q: %w", name, line, err)
 		}
 		sum, found = sum+v, true
 	}

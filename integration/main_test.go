@@ -69,16 +69,16 @@ func preflight() error {
 	defer cancel()
 	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
 	if err != nil {
-		return fmt.Errorf("the Docker engine is not reachable (%v): these tests run the real binaries in containers; start Docker (and check DOCKER_HOST)", err)
+		return fmt.Errorf("the Docker engine is not reachable (%w): these tests run the real binaries in containers; start Docker (and check DOCKER_HOST)", err)
 	}
 	defer cli.Close()
 	if _, err := cli.Ping(ctx, client.PingOptions{}); err != nil {
-		return fmt.Errorf("the Docker engine does not answer a ping (%v): start Docker", err)
+		return fmt.Errorf("the Docker engine does not answer a ping (%w): start Docker", err)
 	}
 	var missing []error
 	for _, img := range []string{imageNATS, imageSim, imageWorker, imageProducer} {
 		if _, err := cli.ImageInspect(ctx, img); err != nil {
-			missing = append(missing, fmt.Errorf("image %s is missing (%v)", img, err))
+			missing = append(missing, fmt.Errorf("image %s is missing (%w)", img, err))
 		}
 	}
 	if len(missing) > 0 {

@@ -124,24 +124,6 @@ func (c *Cluster) streamGroup(stream string) raftGroup {
 	}
 }
 
-func (c *Cluster) consumerGroup(stream, consumer string) raftGroup {
-	return raftGroup{
-		what: "consumer " + consumer,
-		info: func(ctx context.Context) (*jetstream.ClusterInfo, error) {
-			cons, err := c.JS.Consumer(ctx, stream, consumer)
-			if err != nil {
-				return nil, err
-			}
-			info, err := cons.Info(ctx)
-			if err != nil {
-				return nil, err
-			}
-			return info.Cluster, nil
-		},
-		stepDown: "$JS.API.CONSUMER.LEADER.STEPDOWN." + stream + "." + consumer,
-	}
-}
-
 // Leader returns the NATS node leading a stream or consumer.
 func (c *Cluster) Leader(g raftGroup) *Node {
 	c.t.Helper()

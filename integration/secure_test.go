@@ -513,7 +513,11 @@ func (rc *roleConn) refusedSubscribe(t *testing.T, subject string) {
 	if err != nil {
 		t.Fatalf("%s: subscribing to %s: %v", rc.role, subject, err)
 	}
-	defer sub.Unsubscribe()
+	defer func() {
+		if err := sub.Unsubscribe(); err != nil {
+			t.Error(err)
+		}
+	}()
 	rc.expectViolation(t, `Subscription to "`+subject+`"`)
 }
 

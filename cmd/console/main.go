@@ -35,8 +35,9 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr, nil))
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr, nil)
+	stop()
+	os.Exit(code)
 }
 
 // Config is everything the console command reads from flags and the
@@ -241,7 +242,7 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, stdout io.Writer
 	for {
 		select {
 		case nc := <-connected:
-			defer nc.Close()
+			defer nc.Close() //nolint:gocritic // deferInLoop: runs once, connected is nil afterwards
 			if err := srv.Attach(nc); err != nil {
 				return err
 			}
@@ -251,8 +252,8 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, stdout io.Writer
 			return err
 		case <-ctx.Done():
 			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
 			err := hs.Shutdown(sctx)
+			cancel()
 			srv.Close() // before the connection closes
 			return err
 		}

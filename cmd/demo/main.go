@@ -34,18 +34,18 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
 type options struct {
-	workers   int
-	examples  string
-	outDir    string
-	latency   time.Duration
-	logLevel  string
-	timeout   time.Duration
-	keepGoing bool
+	workers  int
+	examples string
+	outDir   string
+	latency  time.Duration
+	logLevel string
+	timeout  time.Duration
 }
 
 const usage = `demo runs the whole Kinetic flow in one process: embedded NATS JetStream, the

@@ -13,6 +13,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -46,7 +47,7 @@ Flags:
 	fs.DurationVar(&o.Validity, "validity", 3*365*24*time.Hour, "how long the CA and certificates are valid")
 	fs.BoolVar(&o.Force, "force", false, "make everything again, even when what is there is complete")
 	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
+		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
 		return 2

@@ -208,7 +208,7 @@ func check(o Options) (time.Time, error) {
 	}
 	ca, err := parseCert(caPEM)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%w: %s: %v", errStale, CAFile, err)
+		return time.Time{}, fmt.Errorf("%w: %s: %w", errStale, CAFile, err)
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
@@ -234,11 +234,11 @@ func check(o Options) (time.Time, error) {
 		}
 		cert, err := checkKeyPair(certPEM, keyPEM)
 		if err != nil {
-			return time.Time{}, fmt.Errorf("%w: %s: %v", errStale, s, err)
+			return time.Time{}, fmt.Errorf("%w: %s: %w", errStale, s, err)
 		}
 		if _, err := cert.Verify(x509.VerifyOptions{Roots: pool, CurrentTime: now.Add(renewBefore),
 			KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth}}); err != nil {
-			return time.Time{}, fmt.Errorf("%w: %s/%s: %v", errStale, s, ServerCertFile, err)
+			return time.Time{}, fmt.Errorf("%w: %s/%s: %w", errStale, s, ServerCertFile, err)
 		}
 		for _, n := range dns {
 			if !slices.Contains(cert.DNSNames, n) {
@@ -273,12 +273,12 @@ func check(o Options) (time.Time, error) {
 		}
 		kp, err := nkeys.ParseDecoratedNKey(seed)
 		if err != nil {
-			return time.Time{}, fmt.Errorf("%w: %s/%s: %v", errStale, r, SeedFile, err)
+			return time.Time{}, fmt.Errorf("%w: %s/%s: %w", errStale, r, SeedFile, err)
 		}
 		pub, err := kp.PublicKey()
 		kp.Wipe()
 		if err != nil {
-			return time.Time{}, fmt.Errorf("%w: %s/%s: %v", errStale, r, SeedFile, err)
+			return time.Time{}, fmt.Errorf("%w: %s/%s: %w", errStale, r, SeedFile, err)
 		}
 		if !strings.Contains(string(users), usersLine(r, pub)) {
 			return time.Time{}, fmt.Errorf("%w: %s does not hold %s's public key", errStale, UsersFile, r)

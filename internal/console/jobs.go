@@ -186,7 +186,8 @@ func (s *Server) handleJobCSV(w http.ResponseWriter, r *http.Request) {
 	name := "success-" + j.ID + ".csv"
 	if strings.HasSuffix(r.URL.Path, "/errors.csv") {
 		name = "error-" + j.ID + ".csv"
-		records, err := s.deadLetterRecords(r.Context(), j.ID)
+		var records map[int64]sourceRecord
+		records, err = s.deadLetterRecords(r.Context(), j.ID)
 		if err != nil {
 			s.renderError(w, r, http.StatusServiceUnavailable, "Dead letters unavailable", "Reading the job's dead letters failed: "+err.Error())
 			return

@@ -1,7 +1,8 @@
-// Package jsontext appends JSON strings without reflection. The Salesforce
-// client's request bodies, the simulator's responses and the batch-result
-// codec all write JSON by hand on their hot paths; they share this one
-// escaper so that its correctness is fuzzed in one place.
+// Package jsontext appends JSON strings without reflection. It is the one
+// hand-written JSON escaper left in Kinetic: the simulator writes its
+// responses with it (see docs/performance.md, "Hand-written codecs", for
+// why that stays while the production codecs use encoding/json), and
+// FuzzAppendJSONString holds it to encoding/json.
 package jsontext
 
 import "unicode/utf8"

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kinetic-sync/kinetic/internal/devenv"
 	"github.com/kinetic-sync/kinetic/internal/natsconn"
+	"github.com/kinetic-sync/kinetic/internal/testutil"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -245,7 +246,11 @@ func TestConnectInboxPrefix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sub.Unsubscribe()
+	defer func() {
+		if err := sub.Unsubscribe(); err != nil {
+			t.Error(err)
+		}
+	}()
 	if err := svc.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -426,13 +431,9 @@ func TestReconnectLogHidesToken(t *testing.T) {
 		s.Shutdown()
 		s.WaitForShutdown()
 	}()
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(logs.String(), "reconnected to NATS") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no reconnection logged: %s", logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.WaitFor(t, 20*time.Second, "the reconnection to be logged", func() bool {
+		return strings.Contains(logs.String(), "reconnected to NATS")
+	})
 	if strings.Contains(logs.String(), "log-token-6") {
 		t.Errorf("the log shows the token: %s", logs.String())
 	}

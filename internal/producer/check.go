@@ -177,7 +177,7 @@ func (pl *plan) check(inputs []*input) (*checkResult, error) {
 			for _, e := range rr.encodingErrors() {
 				errs.add(e)
 			}
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				break
 			}
 			var ie *InputError
@@ -248,7 +248,7 @@ func (pl *plan) eachRecord(inputs []*input, fn func(*record) error) error {
 					err = ee[0]
 				}
 			}
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				break
 			}
 			if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/kinetic-sync/kinetic/internal/devenv"
 	"github.com/kinetic-sync/kinetic/internal/producer"
+	"github.com/kinetic-sync/kinetic/internal/testutil"
 	"github.com/kinetic-sync/kinetic/internal/worker"
 	"github.com/kinetic-sync/kinetic/pkg/messages"
 	"github.com/kinetic-sync/kinetic/pkg/pipeline"
@@ -141,7 +142,7 @@ func (w *world) startWorker() {
 			w.t.Error("worker did not stop")
 		}
 	})
-	waitFor(w.t, "worker ready", wk.Ready)
+	testutil.WaitFor(w.t, 30*time.Second, "worker ready", wk.Ready)
 }
 
 func (w *world) pipeline(name string) *pipeline.PipelineConfig {
@@ -237,15 +238,4 @@ func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }

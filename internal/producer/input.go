@@ -274,7 +274,7 @@ func (rr *rowReader) Next() (row, error) {
 	if errors.As(err, &ie) && ie.fatal {
 		rr.done = true
 	}
-	if err == io.EOF {
+	if errors.Is(err, io.EOF) {
 		rr.done = true
 	}
 	return r, err
@@ -283,7 +283,7 @@ func (rr *rowReader) Next() (row, error) {
 func (rr *rowReader) nextCSV() (row, error) {
 	if rr.header == nil {
 		h, err := rr.csv.Read()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			if rr.d.bad {
 				return row{}, io.EOF // the encoding error says why
 			}
@@ -311,7 +311,7 @@ func (rr *rowReader) nextCSV() (row, error) {
 		rr.header = header
 	}
 	cells, err := rr.csv.Read()
-	if err == io.EOF {
+	if errors.Is(err, io.EOF) {
 		return row{}, io.EOF
 	}
 	if err != nil {

@@ -74,12 +74,12 @@ func TestPublishRefusesBytesThatAreNotUTF8(t *testing.T) {
 		t.Errorf("want two errors (one per bad line): %v", err)
 	}
 	jsonl := w.file("latin1.jsonl", "{\"key\":\"J-1\",\"company\":\"ok\"}\n{\"key\":\"J-2\",\"company\":\"Caf\xe9\"}\n")
-	w.publishFails(w.opts("accounts", jsonl), "latin1.jsonl:2:28: byte 0xE9 is not UTF-8")
+	_ = w.publishFails(w.opts("accounts", jsonl), "latin1.jsonl:2:28: byte 0xE9 is not UTF-8")
 	utf16 := w.file("utf16.csv", "\xff\xfek\x00e\x00y\x00\n\x00")
-	w.publishFails(w.opts("accounts", utf16), "utf16.csv:1:1:", "UTF-16")
+	_ = w.publishFails(w.opts("accounts", utf16), "utf16.csv:1:1:", "UTF-16")
 
 	setStdin(t, "{\"key\":\"S-1\",\"company\":\"Caf\xe9\"}\n")
-	w.publishFails(w.opts("accounts", "-"), "-:1:28: byte 0xE9 is not UTF-8")
+	_ = w.publishFails(w.opts("accounts", "-"), "-:1:28: byte 0xE9 is not UTF-8")
 }
 
 // --encoding converts Latin-1 and Windows-1252 explicitly, exactly.
@@ -105,14 +105,14 @@ func TestPublishEncodingConvertsExplicitly(t *testing.T) {
 	// Windows-1252 leaves 0x81 undefined: refused, not replaced.
 	o = w.opts("accounts", w.file("undefined.csv", "key,company\nE-3,A\x81B\n"))
 	o.Encoding = "windows-1252"
-	w.publishFails(o, "undefined.csv:2:6: byte 0x81 is not a windows-1252 character")
+	_ = w.publishFails(o, "undefined.csv:2:6: byte 0x81 is not a windows-1252 character")
 	// A UTF-8 file given as Latin-1 would turn é into Ã©: its byte order mark says so.
 	o = w.opts("accounts", w.file("utf8bom.csv", "\xef\xbb\xbfkey,company\nE-4,Café\n"))
 	o.Encoding = "latin1"
-	w.publishFails(o, "utf8bom.csv:1:1: the file starts with a UTF-8 byte order mark, but --encoding is latin1")
+	_ = w.publishFails(o, "utf8bom.csv:1:1: the file starts with a UTF-8 byte order mark, but --encoding is latin1")
 	o = w.opts("accounts", w.file("x.csv", "key\nE-5\n"))
 	o.Encoding = "ebcdic"
-	w.publishFails(o, `--encoding "ebcdic"`)
+	_ = w.publishFails(o, `--encoding "ebcdic"`)
 }
 
 // A UTF-8 byte order mark before a quoted header (PowerShell's Export-Csv)
@@ -196,7 +196,7 @@ func TestPublishRefusesJSONValuesThatWouldChange(t *testing.T) {
 		"{\"key\":\"V-2\",\"n\":1e999}\n"+
 		"{\"key\":\"V-3\",\"s\":\"a\\ud800b\"}\n"+
 		"{\"key\":\"V-4\",\"n\":0.1,\"m\":123456789012345,\"x\":1.50,\"s\":\"\\ufffd ok\",\"big\":9007199254740992}\n")
-	w.publishFails(w.opts("accounts", in),
+	_ = w.publishFails(w.opts("accounts", in),
 		"values.jsonl:1:18: the number 12345678901234567890 has more digits than Kinetic carries exactly (it would arrive as 12345678901234567000)",
 		"values.jsonl:2:18: the number 1e999 is out of range",
 		`values.jsonl:3:20: a \u escape that is not a character`)
@@ -218,14 +218,14 @@ func TestPublishRefusesOversizedRow(t *testing.T) {
 	limit := w.topo.MaxRecordBytes
 	size := messages.MsgSize(messages.RecordMsg("kinetic.records.Account.upsert.g-2", []byte(`{"company":"`+big+`","key":"G-2"}`),
 		messages.RecordMeta{Job: "big-job", Seq: 2, MsgID: "big-job-2"}))
-	w.publishFails(o, fmt.Sprintf("big.csv:3: the record is %d bytes as a message (JSON and headers); the limit is %d bytes (the max_msg_size of stream KINETIC_RECORDS)", size, limit))
+	_ = w.publishFails(o, fmt.Sprintf("big.csv:3: the record is %d bytes as a message (JSON and headers); the limit is %d bytes (the max_msg_size of stream KINETIC_RECORDS)", size, limit))
 
 	// Headers count: a record that fits only without them is refused.
-	data := fmt.Sprintf(`{"company":"%s","key":"G-9"}`, strings.Repeat("y", int(limit)-len(`{"company":"","key":"G-9"}`)))
+	data := `{"company":"` + strings.Repeat("y", int(limit)-len(`{"company":"","key":"G-9"}`)) + `","key":"G-9"}`
 	if len(data) != int(limit) {
 		t.Fatal(len(data))
 	}
-	w.publishFails(w.opts("accounts", w.file("edge.jsonl", data+"\n")), "edge.jsonl:1: the record is", fmt.Sprintf("the limit is %d bytes", limit))
+	_ = w.publishFails(w.opts("accounts", w.file("edge.jsonl", data+"\n")), "edge.jsonl:1: the record is", fmt.Sprintf("the limit is %d bytes", limit))
 }
 
 // Without the records stream (no worker ever ran with this prefix), the
@@ -235,7 +235,7 @@ func TestPublishWithoutStream(t *testing.T) {
 	w := setup(t)
 	o := w.opts("accounts", w.file("a.csv", "key\nA-1\n"))
 	o.Topology = messages.Topology{Prefix: "other"}
-	w.publishFails(o, "no stream takes other.records.Account.upsert.", "--prefix")
+	_ = w.publishFails(o, "no stream takes other.records.Account.upsert.", "--prefix")
 }
 
 // A permanent publish failure part-way (the stream is full and discards new

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kinetic-sync/kinetic/internal/producer"
+	"github.com/kinetic-sync/kinetic/internal/testutil"
 	"github.com/kinetic-sync/kinetic/pkg/messages"
 	"github.com/kinetic-sync/kinetic/pkg/pipeline"
 )
@@ -177,7 +178,7 @@ func TestPublishStopOnError(t *testing.T) {
 	}()
 	// The worker starts once every record is in the stream, so that it
 	// fetches them in one batch: the order of failure and skip is then fixed.
-	waitFor(t, "records published", func() bool { return w.recordsInStream() == 5 })
+	testutil.WaitFor(t, 30*time.Second, "records published", func() bool { return w.recordsInStream() == 5 })
 	w.startWorker()
 	var r out
 	select {
@@ -413,7 +414,7 @@ func TestPublishJobReuseWaitReportsEarlierResults(t *testing.T) {
 	// The re-run comes later than the one second of slack Publish allows
 	// before its start, as a re-run by a person does.
 	firstDone := time.Now()
-	waitFor(t, "the re-run to be more than a second later", func() bool { return time.Since(firstDone) > 1100*time.Millisecond })
+	testutil.WaitFor(t, 30*time.Second, "the re-run to be more than a second later", func() bool { return time.Since(firstDone) > 1100*time.Millisecond })
 	o.Timeout = 5 * time.Second
 	rep, err := w.publish(o)
 	if err != nil {

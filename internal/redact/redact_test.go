@@ -63,12 +63,12 @@ func TestError(t *testing.T) {
 	}
 	cause := errors.New("dial failed")
 	plain := fmt.Errorf("connecting: %w", cause)
-	if got := redact.Error(plain, "absent-secret"); got != plain {
+	if got := redact.Error(plain, "absent-secret"); got != plain { //nolint:errorlint // identity: the same value comes back
 		t.Errorf("an error without secrets is returned as it is, got %v", got)
 	}
 
 	// A *url.Error carries the whole URL, credentials included.
-	_, perr := url.Parse("nats://user:hunter2@[::1")
+	_, perr := url.Parse("nats://user:hunter2@[::1") //nolint:staticcheck // SA1007: the invalid URL is the point, for its *url.Error
 	wrapped := fmt.Errorf("connecting to NATS: %w", perr)
 	got := redact.Error(wrapped)
 	if strings.Contains(got.Error(), "hunter2") {

@@ -18,8 +18,8 @@ func TestDecide(t *testing.T) {
 		hold: func(n int) time.Duration { return time.Duration(n) * time.Second },
 		nak:  func(n int) time.Duration { return time.Duration(n) * time.Minute },
 	}
-	lock := &salesforce.RecordError{StatusCode: "UNABLE_TO_LOCK_ROW", Message: "locked"}
-	required := &salesforce.RecordError{StatusCode: "REQUIRED_FIELD_MISSING", Message: "Required fields are missing: [Name]", Fields: []string{"Name"}}
+	lock := &salesforce.SaveError{StatusCode: "UNABLE_TO_LOCK_ROW", Message: "locked"}
+	required := &salesforce.SaveError{StatusCode: "REQUIRED_FIELD_MISSING", Message: "Required fields are missing: [Name]", Fields: []string{"Name"}}
 	parse := &salesforce.APIError{HTTPStatus: 400, Code: "JSON_PARSER_ERROR", Message: "Cannot deserialize"}
 	outage := &salesforce.APIError{HTTPStatus: 503}
 	grant := &salesforce.AuthError{HTTPStatus: 400, Code: "invalid_grant", Description: "expired"}

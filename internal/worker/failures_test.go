@@ -3,7 +3,6 @@ package worker_test
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -196,8 +195,12 @@ func TestRateLimitPausesThePipeline(t *testing.T) {
 	e := setup(t, sfsim.Config{DailyAPILimit: 2})
 	r := e.start(nil)
 	e.publish("accounts", "rl", accounts(1000, "R"), false)
-	e.waitFor("the limit to bite", func() bool { return e.sim.Server.Stats().ErrorsByCode["REQUEST_LIMIT_EXCEEDED"] > 0 })
-	time.Sleep(200 * time.Millisecond) // paused for a while: no dead letters meanwhile
+	// Refused three times: the worker has decided on two refusals and tried
+	// again, where a worker that failed records on a rate limit would have
+	// dead-lettered them.
+	e.waitFor("the limit to bite three times", func() bool {
+		return e.sim.Server.Stats().ErrorsByCode["REQUEST_LIMIT_EXCEEDED"] >= 3
+	})
 	if n := len(e.deadLetters()); n != 0 {
 		t.Fatalf("%d records dead-lettered while rate limited", n)
 	}

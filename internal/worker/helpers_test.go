@@ -6,7 +6,6 @@ import (
 
 	"fmt"
 	"github.com/cenkalti/backoff/v4"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/kinetic-sync/kinetic/internal/devenv"
+	"github.com/kinetic-sync/kinetic/internal/testutil"
 	"github.com/kinetic-sync/kinetic/internal/worker"
 	"github.com/kinetic-sync/kinetic/pkg/deadletter"
 	"github.com/kinetic-sync/kinetic/pkg/jobs"
@@ -267,13 +267,7 @@ func (e *env) waitLong(job string, n int, timeout time.Duration) *jobs.Result {
 
 func (e *env) waitFor(what string, cond func() bool) {
 	e.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			e.t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.WaitFor(e.t, 60*time.Second, what, cond)
 }
 
 func (e *env) live(obj string) int {
@@ -316,21 +310,6 @@ func accounts(n int, prefix string) []map[string]any {
 		out[i] = map[string]any{"key": fmt.Sprintf("%s-%d", prefix, i), "company": fmt.Sprintf("%s company %d", prefix, i), "revenue": fmt.Sprint(i * 10)}
 	}
 	return out
-}
-
-// counter counts values safely across goroutines.
-type counter struct {
-	mu sync.Mutex
-	m  map[string]int
-}
-
-func (c *counter) add(k string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = map[string]int{}
-	}
-	c.m[k]++
 }
 
 func ctxT(t *testing.T) context.Context {

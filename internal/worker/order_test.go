@@ -205,7 +205,7 @@ func TestKeyOrderHoldsAcrossRetriesAndReplicas(t *testing.T) {
 				c.job, c.seq = job, n
 				key, rerr := pc.Key(c.rec) // a delete maps to the same key
 				if rerr != nil {
-					errs <- fmt.Errorf("change %d: %v", i, rerr)
+					errs <- fmt.Errorf("change %d: %w", i, rerr)
 					return
 				}
 				ack, err := pub.PublishKeyed(ctxT(t), subj.Records(pc.SObject, string(c.op)), key, data,

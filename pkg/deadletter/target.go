@@ -5,7 +5,6 @@ import (
 	"net/textproto"
 	"regexp"
 	"slices"
-	"strings"
 
 	"github.com/nats-io/nats.go"
 
@@ -140,6 +139,3 @@ func (t target) message(e Entry, msgID string) *nats.Msg {
 	m.Header.Set(messages.HeaderMsgID, msgID)
 	return m
 }
-
-// droppedText lists dropped headers for a report.
-func droppedText(dropped []string) string { return strings.Join(dropped, ", ") }

@@ -96,22 +96,22 @@ type DeadLetter struct {
 	Worker       string              `json:"worker,omitempty"`
 }
 
-// EncodeBatchResult encodes r, setting its version.
+// EncodeBatchResult encodes r, setting its version. Strings are not
+// HTML-escaped: a result is read by programs, not embedded in pages.
 func EncodeBatchResult(r *BatchResult) ([]byte, error) {
 	r.V = Version
-	return appendBatchResult(make([]byte, 0, 256+100*len(r.Records)), r), nil
+	buf := bytes.NewBuffer(make([]byte, 0, 256+100*len(r.Records)))
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(r); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // DecodeBatchResult decodes a batch result strictly.
 func DecodeBatchResult(data []byte) (*BatchResult, error) {
-	r, ok := fastDecodeBatchResult(data)
-	if ok && r.V == Version {
-		if err := checkStatuses(&r); err != nil {
-			return nil, err
-		}
-		return &r, nil
-	}
-	r = BatchResult{}
+	var r BatchResult
 	if err := decodeEnvelope("batch result", data, &r, &r.V); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package messages_test
 
 import (
+	"errors"
 	"reflect"
 	"testing"
 	"time"
@@ -22,8 +23,8 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, maxBytes int) {
 		rec, err := messages.DecodeRecord(data, maxBytes)
 		if err != nil {
-			de, ok := err.(*messages.DecodeError)
-			if !ok {
+			var de *messages.DecodeError
+			if !errors.As(err, &de) {
 				t.Fatalf("error %T %v is not a *DecodeError", err, err)
 			}
 			if de.Code != messages.CodeUndecodable && de.Code != messages.CodeTooLarge {
@@ -165,14 +166,16 @@ func FuzzDecodeDeadLetter(f *testing.F) {
 // checkEnvelopeError fails unless err is one of the documented decode errors.
 func checkEnvelopeError(t *testing.T, err error) {
 	t.Helper()
-	switch e := err.(type) {
-	case *messages.DecodeError:
-		if e.Code != messages.CodeUndecodable {
-			t.Fatalf("code %q", e.Code)
+	var de *messages.DecodeError
+	var ve *messages.VersionError
+	switch {
+	case errors.As(err, &de):
+		if de.Code != messages.CodeUndecodable {
+			t.Fatalf("code %q", de.Code)
 		}
-	case *messages.VersionError:
-		if e.Version == messages.Version {
-			t.Fatalf("version error for the current version: %v", e)
+	case errors.As(err, &ve):
+		if ve.Version == messages.Version {
+			t.Fatalf("version error for the current version: %v", ve)
 		}
 	default:
 		t.Fatalf("error %T %v", err, err)

@@ -515,7 +515,7 @@ func (p *Publisher) judge(ctx context.Context, m *nats.Msg, err, lastErr error) 
 		// The server drops a message its publisher may not send and says
 		// so only in the connection's error: a new permission violation
 		// since the attempt began is why no ack came.
-		if now := p.nc.LastError(); now != nil && now != lastErr && errors.Is(now, nats.ErrPermissionViolation) {
+		if now := p.nc.LastError(); now != nil && now != lastErr && errors.Is(now, nats.ErrPermissionViolation) { //nolint:errorlint // identity: a new error value since the attempt began
 			return fmt.Errorf("%w (%w)", now, err), true
 		}
 	}

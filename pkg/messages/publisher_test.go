@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kinetic-sync/kinetic/internal/devenv"
+	"github.com/kinetic-sync/kinetic/internal/testutil"
 	"github.com/kinetic-sync/kinetic/pkg/messages"
 )
 
@@ -221,7 +222,11 @@ func TestPublishContextCanceled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sub.Unsubscribe()
+	defer func() {
+		if err := sub.Unsubscribe(); err != nil {
+			t.Error(err)
+		}
+	}()
 	if err := e.nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -445,7 +450,7 @@ func TestPublishRetriesWhileTheServerIsDown(t *testing.T) {
 		_, err := p.Publish(testCtx(t), recordSubject, []byte(`{"while":"down"}`), messages.RecordMeta{Job: "down", Seq: 1, MsgID: "down-1"})
 		done <- err
 	}()
-	waitFor(t, "two failed attempts", func() bool { return bo.asked.Load() >= 2 })
+	testutil.WaitFor(t, 10*time.Second, "two failed attempts", func() bool { return bo.asked.Load() >= 2 })
 	ns2, err := devenv.StartNATS(devenv.NATSOptions{Port: port, StoreDir: store})
 	if err != nil {
 		t.Fatal(err)
@@ -559,7 +564,11 @@ func TestPublishKeyedAsyncKeepsAKeysOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sub.Unsubscribe()
+	defer func() {
+		if err := sub.Unsubscribe(); err != nil {
+			t.Error(err)
+		}
+	}()
 	if err := e.nc.Flush(); err != nil {
 		t.Fatal(err)
 	}

@@ -9,8 +9,8 @@ import (
 // DecodeRecord decodes a record payload: exactly one JSON object. Anything
 // else (empty, not JSON, an array, a string, trailing data) is a
 // *DecodeError with CodeUndecodable; a payload over maxBytes (when > 0) is one
-// with CodeTooLarge. The result is what encoding/json.Unmarshal gives
-// (numbers as float64), computed by a faster parser (jsonobj.go).
+// with CodeTooLarge. The result is encoding/json.Unmarshal's (numbers as
+// float64, invalid UTF-8 as U+FFFD, the last of repeated keys kept).
 func DecodeRecord(data []byte, maxBytes int) (map[string]any, error) {
 	if maxBytes > 0 && len(data) > maxBytes {
 		return nil, &DecodeError{Code: CodeTooLarge, Msg: fmt.Sprintf("payload is %d bytes; the limit is %d", len(data), maxBytes)}
@@ -22,8 +22,8 @@ func DecodeRecord(data []byte, maxBytes int) (map[string]any, error) {
 	if trimmed[0] != '{' {
 		return nil, &DecodeError{Code: CodeUndecodable, Msg: "payload is not a JSON object"}
 	}
-	rec, err := parseObject(data)
-	if err != nil {
+	var rec map[string]any
+	if err := json.Unmarshal(data, &rec); err != nil {
 		return nil, &DecodeError{Code: CodeUndecodable, Msg: "payload is not valid JSON", Err: err}
 	}
 	return rec, nil

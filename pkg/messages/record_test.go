@@ -99,7 +99,7 @@ func TestDecodeErrorUnwraps(t *testing.T) {
 	if !errors.As(err, &de) {
 		t.Fatalf("%v", err)
 	}
-	if de.Err == nil || errors.Unwrap(err) != de.Err {
+	if de.Err == nil || errors.Unwrap(err) != de.Err { //nolint:errorlint // identity: Unwrap returns the JSON error itself
 		t.Errorf("the JSON error is not wrapped: %#v", de)
 	}
 	if !strings.HasPrefix(err.Error(), messages.CodeUndecodable+": ") {

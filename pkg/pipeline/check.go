@@ -474,7 +474,8 @@ func CheckConfig(ctx context.Context, cfg *Config, client *salesforce.Client) (*
 			return r, ctx.Err()
 		}
 	}
-	return r, r.Err()
+	err := r.Err()
+	return r, err
 }
 
 // schemaState is the describe a pipeline checks against, its compiled value

@@ -109,6 +109,9 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 	if len(doc.Content) == 0 {
 		return nil, fmt.Errorf("%s: empty file: want a top-level pipelines: list", name)
 	}
+	if k, first := repeatedKey(&doc); k != nil {
+		return nil, errAt(name, k, "", "%q is already given at line %d of the same mapping", k.Value, first)
+	}
 	root := doc.Content[0]
 	if root.Kind != yaml.MappingNode {
 		return nil, errAt(name, root, "", "want a mapping with a pipelines: list")
@@ -137,6 +140,32 @@ func ParseConfig(name string, data []byte) (*Config, error) {
 		cfg.Pipelines = append(cfg.Pipelines, pc)
 	}
 	return cfg, nil
+}
+
+// repeatedKey returns the first key given twice in one mapping anywhere in
+// n, and the line of its first occurrence. yaml.v3 refuses such a document
+// when it decodes into values but not into a Node, and the loader would
+// silently use one of the two.
+func repeatedKey(n *yaml.Node) (*yaml.Node, int) {
+	if n.Kind == yaml.MappingNode {
+		seen := map[string]int{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			if k.Kind != yaml.ScalarNode {
+				continue
+			}
+			if line, dup := seen[k.Value]; dup {
+				return k, line
+			}
+			seen[k.Value] = k.Line
+		}
+	}
+	for _, c := range n.Content {
+		if k, line := repeatedKey(c); k != nil {
+			return k, line
+		}
+	}
+	return nil, 0
 }
 
 var pipelineNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)

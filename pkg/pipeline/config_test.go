@@ -127,7 +127,8 @@ func TestConfigErrors(t *testing.T) {
 		{"mapping not a mapping", pipe("    sobject: Account\n    mapping: [a, b]"), "mapping: want source: target pairs"},
 		{"unknown transform", pipe("    sobject: Account\n    mapping:\n      email: { target: Email, transform: lowr }"), `f.yaml:5: pipeline "p1": mapping.email: unknown transform "lowr"`},
 		{"bad expression", pipe("    sobject: Account\n    mapping:\n      s: { target: S__c, expr: \"value *\" }"), `f.yaml:5: pipeline "p1": mapping.s: expr "value *"`},
-		{"unknown rule key", pipe("    sobject: Account\n    mapping:\n      s: { target: S__c, trasnform: lower }"), `f.yaml:5: pipeline "p1": mapping.s: unknown key "trasnform"`},
+		{"repeated key", pipe("    sobject: Account\n    sobject: Contact"), `f.yaml:4: "sobject" is already given at line 3 of the same mapping`},
+		{"unknown rule key", pipe("    sobject: Account\n    mapping:\n      s: { target: S__c, trasnform: lower }"), `f.yaml:5: pipeline "p1": mapping.s: unknown key "trasnform"`}, //nolint:misspell // the misspelt key is the case under test
 		{"rule value list", pipe("    sobject: Account\n    mapping:\n      s: [S__c]"), "mapping.s: want a target field name or a mapping"},
 		{"invalid target", pipe("    sobject: Account\n    mapping:\n      s: Not A Field"), `mapping.s: target "Not A Field" is not a valid Salesforce field name`},
 		{"worker not a mapping", pipe("    sobject: Account\n    worker: 3"), "worker: want a mapping"},

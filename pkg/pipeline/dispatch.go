@@ -35,7 +35,7 @@ type StreamOptions struct {
 type Failure struct {
 	Items []Item           // the changes of the write (several when merged), in order
 	Class salesforce.Class // why it failed
-	Err   error            // *salesforce.RecordError, or the call's error
+	Err   error            // *salesforce.SaveError, or the call's error
 	// Answers counts the record-level answers about this write so far
 	// (this one included); CallFails the whole-call failures in a row.
 	Answers, CallFails int

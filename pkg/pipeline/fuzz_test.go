@@ -3,11 +3,17 @@ package pipeline
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // FuzzMapper feeds arbitrary JSON records through a mapper that uses every
-// rule form: it must never panic, and every failure must be a *MappingError.
+// rule form: every failure is a *MappingError naming the rule that failed,
+// the text transforms, defaults, constants and relationship targets give
+// what the reference functions (strings.TrimSpace, ...) give, and the
+// mapped record survives JSON.
 //
 //	go test ./pkg/pipeline -run '^$' -fuzz FuzzMapper -fuzztime 60s
 func FuzzMapper(f *testing.F) {
@@ -45,21 +51,66 @@ func FuzzMapper(f *testing.F) {
 			mapper = mNulls
 		}
 		out, err := mapper.Map(rec)
+		a, aIsText := rec["a"].(string)
 		if err != nil {
 			var me *MappingError
 			if !errors.As(err, &me) {
 				t.Fatalf("error %v is not a *MappingError", err)
 			}
+			// Rules apply in order: a text transform refuses a non-text
+			// "a" first, and a text "a" never fails.
+			if rec["a"] != nil && !aIsText && me.Source != "a" {
+				t.Fatalf("%s: non-text a, but the error is for %q: %v", data, me.Source, err)
+			}
+			if aIsText && me.Source == "a" {
+				t.Fatalf("%s: a text transform failed on text: %v", data, err)
+			}
 			return
 		}
-		if _, err := json.Marshal(out); err != nil {
+		if rec["a"] != nil && !aIsText {
+			t.Fatalf("%s: mapped a non-text value through trim: %v", data, out)
+		}
+		// The results the reference functions give.
+		if aIsText && (out["Name"] != strings.TrimSpace(a) || out["Lower__c"] != strings.ToLower(a)) {
+			t.Fatalf("%s: Name %q, Lower__c %q", data, out["Name"], out["Lower__c"])
+		}
+		if out["Const__c"] != 1.0 {
+			t.Fatalf("%s: Const__c = %#v", data, out["Const__c"])
+		}
+		if m, ok := rec["missing"].(string); ok {
+			if out["Default__c"] != strings.ToUpper(m) {
+				t.Fatalf("%s: Default__c = %#v", data, out["Default__c"])
+			}
+		} else if _, present := rec["missing"]; !present && out["Default__c"] != "D" {
+			t.Fatalf("%s: the default is not used: %#v", data, out["Default__c"])
+		}
+		if n, ok := rec["nested"].(map[string]any); ok {
+			if k, ok := n["k"].(string); ok {
+				if p, _ := out["Parent"].(map[string]any); p == nil || p["Ext__c"] != k {
+					t.Fatalf("%s: Parent = %#v", data, out["Parent"])
+				}
+			}
+		}
+		if v, present := rec["a"]; insertNulls && present && v == nil {
+			if got, set := out["Name"]; !set || got != nil {
+				t.Fatalf("%s: insert nulls, but Name = %#v (set %v)", data, got, set)
+			}
+		}
+		// The record survives JSON, as it is sent.
+		enc, err := json.Marshal(out)
+		if err != nil {
 			t.Fatalf("mapped record cannot be encoded: %v (%v)", err, out)
+		}
+		var back map[string]any
+		if err := json.Unmarshal(enc, &back); err != nil || len(back) != len(out) {
+			t.Fatalf("mapped record does not survive JSON: %s (%v)", enc, err)
 		}
 	})
 }
 
-// FuzzParseConfig feeds arbitrary files to the config loader: no panic, and
-// either an error or pipelines that all validate.
+// FuzzParseConfig feeds arbitrary files to the config loader: either an
+// error that names the file, or pipelines that all validate and are the
+// ones a plain YAML decoder finds in the file, in order, with unique names.
 //
 //	go test ./pkg/pipeline -run '^$' -fuzz FuzzParseConfig -fuzztime 60s
 func FuzzParseConfig(f *testing.F) {
@@ -71,7 +122,31 @@ func FuzzParseConfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := ParseConfig("fuzz.yaml", data)
 		if err != nil {
+			// Every error says where: the file, and a line when it has one.
+			if !strings.HasPrefix(err.Error(), "fuzz.yaml") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
 			return
+		}
+		// The pipelines are the file's, in its order, as a plain YAML
+		// decoder reads them; names are unique.
+		var plain struct {
+			Pipelines []struct {
+				Name string `yaml:"name"`
+			} `yaml:"pipelines"`
+		}
+		if err := yaml.Unmarshal(data, &plain); err != nil {
+			t.Fatalf("accepted a file yaml.v3 refuses: %v", err)
+		}
+		if len(plain.Pipelines) != len(cfg.Pipelines) {
+			t.Fatalf("%d pipelines, the file lists %d", len(cfg.Pipelines), len(plain.Pipelines))
+		}
+		seen := map[string]bool{}
+		for i, pc := range cfg.Pipelines {
+			if pc.Name != plain.Pipelines[i].Name || pc.Name == "" || seen[pc.Name] {
+				t.Fatalf("pipeline %d is %q, the file names it %q (or it repeats)", i, pc.Name, plain.Pipelines[i].Name)
+			}
+			seen[pc.Name] = true
 		}
 		for _, pc := range cfg.Pipelines {
 			if err := pc.Options(nil).withDefaults().validateSettings(); err != nil {

@@ -127,7 +127,7 @@ type Item struct {
 type Outcome struct {
 	ID       string           // Salesforce id on success (and for failed updates/deletes when known)
 	Created  bool             // the record was created (insert, or upsert that inserted)
-	Err      error            // nil on success: *salesforce.RecordError, or the call's error
+	Err      error            // nil on success: *salesforce.SaveError, or the call's error
 	Class    salesforce.Class // ClassNone on success
 	Attempts int              // times the record was sent
 	Skipped  bool             // never sent: LoadOptions.Stop said stop
@@ -208,9 +208,9 @@ func (l *Loader) chooseAPIFor(n int, opts LoadOptions) API {
 	return APICollections
 }
 
-func recordErr(res salesforce.SaveResult) *salesforce.RecordError {
+func recordErr(res salesforce.SaveResult) *salesforce.SaveError {
 	if len(res.Errors) == 0 {
-		return &salesforce.RecordError{StatusCode: "UNKNOWN_EXCEPTION", Message: "Salesforce reported a failure without an error"}
+		return &salesforce.SaveError{StatusCode: "UNKNOWN_EXCEPTION", Message: "Salesforce reported a failure without an error"}
 	}
 	e := res.Errors[0]
 	return &e
@@ -285,7 +285,7 @@ func (l *Loader) deleteByExternalID(ctx context.Context, recs []salesforce.Recor
 	for k, key := range keys {
 		id, ok := found[key]
 		if !ok {
-			out[k] = salesforce.SaveResult{Errors: []salesforce.RecordError{{StatusCode: "NOT_FOUND",
+			out[k] = salesforce.SaveResult{Errors: []salesforce.SaveError{{StatusCode: "NOT_FOUND",
 				Message: fmt.Sprintf("no %s record has %s %s", l.cfg.SObject, f, keyOf(recs[k], f))}}}
 			continue
 		}
@@ -475,7 +475,7 @@ func (l *Loader) loadBulk(ctx context.Context, op SyncMode, units []*bulkUnit, o
 			case r.Success:
 				o = Outcome{ID: r.ID, Created: r.Created}
 			case r.Unprocessed:
-				o = Outcome{Err: &salesforce.RecordError{StatusCode: "UNPROCESSED", Message: "the bulk job ended before processing the record"}, Class: salesforce.ClassRetryableRecord}
+				o = Outcome{Err: &salesforce.SaveError{StatusCode: "UNPROCESSED", Message: "the bulk job ended before processing the record"}, Class: salesforce.ClassRetryableRecord}
 			default:
 				o = Outcome{ID: r.ID, Err: r.Error, Class: salesforce.ClassifyCode(r.Error.StatusCode)}
 			}
@@ -491,11 +491,5 @@ func (l *Loader) loadBulk(ctx context.Context, op SyncMode, units []*bulkUnit, o
 			}
 		}
 		pending = retry
-	}
-}
-
-func fail(out []Outcome, idx []int, err error, class salesforce.Class) {
-	for _, i := range idx {
-		out[i].Err, out[i].Class = err, class
 	}
 }

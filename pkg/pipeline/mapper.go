@@ -179,7 +179,7 @@ func (m *FieldMapper) Map(src map[string]any) (salesforce.Record, error) {
 		v, present := lookupPath(src, r.source)
 		switch {
 		case r.isConst:
-			v, present = r.spec.Value, true
+			v = r.spec.Value
 		case !present:
 			if !r.spec.HasDefault {
 				continue

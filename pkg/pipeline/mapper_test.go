@@ -68,7 +68,7 @@ func TestTransforms(t *testing.T) {
 		transform, layout string
 		in                any
 		want              any
-		err               string // substring; "" = success
+		err               string // a substring of the error, empty for success
 	}{
 		{"lower", "", "MiXeD", "mixed", ""},
 		{"lower", "", 12.0, nil, "expects text"},

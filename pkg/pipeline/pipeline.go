@@ -356,7 +356,7 @@ func outcomeError(idx int, rec map[string]any, out Outcome) *RecordError {
 // and fields a failed record is reported (and dead-lettered) with, shared
 // by Sync and the worker:
 //
-//	*salesforce.RecordError           its statusCode (REQUIRED_FIELD_MISSING, …)
+//	*salesforce.SaveError           its statusCode (REQUIRED_FIELD_MISSING, …)
 //	*salesforce.APIError with a code  its errorCode (JSON_PARSER_ERROR, …)
 //	*salesforce.APIError without      HTTP_<status> (a 503 with no body: HTTP_503)
 //	*salesforce.AuthError             AUTH_<error>, upper case (AUTH_INVALID_GRANT)
@@ -364,7 +364,7 @@ func outcomeError(idx int, rec map[string]any, out Outcome) *RecordError {
 //	anything else                     KINETIC_CALL_FAILED
 func ErrorCode(err error) (code, msg string, fields []string) {
 	var (
-		re   *salesforce.RecordError
+		re   *salesforce.SaveError
 		api  *salesforce.APIError
 		auth *salesforce.AuthError
 	)

@@ -80,7 +80,7 @@ func (rr *RecordReader) Next() (map[string]any, error) {
 func (rr *RecordReader) nextCSV() (map[string]any, error) {
 	if rr.header == nil {
 		h, err := rr.csv.Read()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return nil, &SourceError{File: rr.name, Line: 1, Msg: "empty file: want a header row naming the columns"}
 		}
 		if err != nil {
@@ -161,7 +161,7 @@ func ReadCSV(r io.Reader) ([]map[string]any, error) {
 	var out []map[string]any
 	for {
 		rec, err := rr.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return out, nil
 		}
 		if err != nil {

@@ -156,12 +156,12 @@ func TestParseBulkError(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		in   string
-		want salesforce.RecordError
+		want salesforce.SaveError
 	}{
-		{"INVALID_CROSS_REFERENCE_KEY:invalid cross reference id:--", salesforce.RecordError{StatusCode: "INVALID_CROSS_REFERENCE_KEY", Message: "invalid cross reference id"}},
-		{"REQUIRED_FIELD_MISSING:Required fields are missing: [Name]:Name", salesforce.RecordError{StatusCode: "REQUIRED_FIELD_MISSING", Message: "Required fields are missing: [Name]", Fields: []string{"Name"}}},
-		{"STRING_TOO_LONG:too long:Name,Site", salesforce.RecordError{StatusCode: "STRING_TOO_LONG", Message: "too long", Fields: []string{"Name", "Site"}}},
-		{"something odd", salesforce.RecordError{StatusCode: "UNKNOWN_EXCEPTION", Message: "something odd"}},
+		{"INVALID_CROSS_REFERENCE_KEY:invalid cross reference id:--", salesforce.SaveError{StatusCode: "INVALID_CROSS_REFERENCE_KEY", Message: "invalid cross reference id"}},
+		{"REQUIRED_FIELD_MISSING:Required fields are missing: [Name]:Name", salesforce.SaveError{StatusCode: "REQUIRED_FIELD_MISSING", Message: "Required fields are missing: [Name]", Fields: []string{"Name"}}},
+		{"STRING_TOO_LONG:too long:Name,Site", salesforce.SaveError{StatusCode: "STRING_TOO_LONG", Message: "too long", Fields: []string{"Name", "Site"}}},
+		{"something odd", salesforce.SaveError{StatusCode: "UNKNOWN_EXCEPTION", Message: "something odd"}},
 	}
 	for _, tc := range cases {
 		got := salesforce.ParseBulkError(tc.in)

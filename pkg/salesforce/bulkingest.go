@@ -33,11 +33,11 @@ type BulkRequest struct {
 
 // BulkResult is the outcome of one input record of a BulkIngest.
 type BulkResult struct {
-	ID          string       // Salesforce id, when known
-	Success     bool         // the record was processed successfully
-	Created     bool         // sf__Created
-	Error       *RecordError // set when the record failed
-	Unprocessed bool         // the job ended before reaching the record (aborted or failed job)
+	ID          string     // Salesforce id, when known
+	Success     bool       // the record was processed successfully
+	Created     bool       // sf__Created
+	Error       *SaveError // set when the record failed
+	Unprocessed bool       // the job ended before reaching the record (aborted or failed job)
 	JobID       string
 }
 
@@ -187,14 +187,14 @@ func (c *Client) collectResults(ctx context.Context, req BulkRequest, cols []str
 }
 
 // ParseBulkError parses an sf__Error cell, "CODE:message:fields" with "--"
-// for no fields, into a RecordError. A cell without that shape becomes the
+// for no fields, into a SaveError. A cell without that shape becomes the
 // message of an UNKNOWN_EXCEPTION.
-func ParseBulkError(s string) *RecordError {
+func ParseBulkError(s string) *SaveError {
 	code, rest, ok := strings.Cut(s, ":")
 	if !ok || code == "" || strings.ContainsAny(code, " \t") {
-		return &RecordError{StatusCode: "UNKNOWN_EXCEPTION", Message: s}
+		return &SaveError{StatusCode: "UNKNOWN_EXCEPTION", Message: s}
 	}
-	e := &RecordError{StatusCode: code, Message: rest}
+	e := &SaveError{StatusCode: code, Message: rest}
 	if i := strings.LastIndexByte(rest, ':'); i >= 0 {
 		e.Message = rest[:i]
 		if f := rest[i+1:]; f != "--" && f != "" {

@@ -13,10 +13,10 @@ import (
 // SaveResult is the outcome of one record in an sObject Collections call (and
 // of single-record create/upsert). Created is set by upserts only.
 type SaveResult struct {
-	ID      string        `json:"id"`
-	Success bool          `json:"success"`
-	Created bool          `json:"created"`
-	Errors  []RecordError `json:"errors"`
+	ID      string      `json:"id"`
+	Success bool        `json:"success"`
+	Created bool        `json:"created"`
+	Errors  []SaveError `json:"errors"`
 }
 
 // Err returns the record's first error, or nil when it succeeded.
@@ -25,7 +25,7 @@ func (r *SaveResult) Err() error {
 		return nil
 	}
 	if len(r.Errors) == 0 {
-		return &RecordError{StatusCode: "UNKNOWN_EXCEPTION", Message: "record failed without an error"}
+		return &SaveError{StatusCode: "UNKNOWN_EXCEPTION", Message: "record failed without an error"}
 	}
 	return &r.Errors[0]
 }
@@ -158,10 +158,7 @@ func (c *Client) collectionCall(ctx context.Context, op, method, path, sobject s
 	if len(recs) > MaxCollectionRecords {
 		return nil, fmt.Errorf("salesforce: %s: %d records in one call; the limit is %d", op, len(recs), MaxCollectionRecords)
 	}
-	bp := getBuf()
-	defer putBuf(bp)
-	body, err := appendCollectionBody((*bp)[:0], sobject, recs, allOrNone)
-	*bp = body
+	body, err := marshalCollectionBody(sobject, recs, allOrNone)
 	if err != nil {
 		return nil, fmt.Errorf("salesforce: %s: %w", op, err)
 	}

@@ -42,7 +42,7 @@
 // # Errors
 //
 // Failed calls return *APIError (HTTP status, errorCode, message, fields);
-// failed records carry RecordError; the token endpoint returns *AuthError.
+// failed records carry SaveError; the token endpoint returns *AuthError.
 // Classify sorts any error into a Class (transient, session expired, rate
 // limited, retryable record, permanent record, permanent request, auth) with
 // errors.As, never by matching text. Limits reports the org's API usage from

@@ -52,15 +52,17 @@ func (e *APIError) Error() string {
 	return b.String()
 }
 
-// RecordError is the error of one record inside an sObject Collections or
-// Bulk API 2.0 result. Salesforce names its code "statusCode" there.
-type RecordError struct {
+// SaveError is the error of one record inside an sObject Collections or
+// Bulk API 2.0 result: an item of a save result's "errors" list (Salesforce's
+// Error object), which names its code "statusCode". It is not
+// pipeline.RecordError, which is Kinetic's verdict on a record.
+type SaveError struct {
 	StatusCode string   `json:"statusCode"`
 	Message    string   `json:"message"`
 	Fields     []string `json:"fields"`
 }
 
-func (e *RecordError) Error() string {
+func (e *SaveError) Error() string {
 	if len(e.Fields) > 0 {
 		return fmt.Sprintf("%s: %s (fields: %s)", e.StatusCode, e.Message, strings.Join(e.Fields, ", "))
 	}
@@ -192,7 +194,7 @@ func Classify(err error) Class {
 	if err == nil {
 		return ClassNone
 	}
-	var rec *RecordError
+	var rec *SaveError
 	if errors.As(err, &rec) {
 		return ClassifyCode(rec.StatusCode)
 	}

@@ -174,7 +174,7 @@ func TestFailureClassesOverHTTP(t *testing.T) {
 		}
 		for i, r := range res {
 			rerr := r.Err()
-			var re *salesforce.RecordError
+			var re *salesforce.SaveError
 			if !errors.As(rerr, &re) || re.StatusCode != "UNABLE_TO_LOCK_ROW" {
 				t.Fatalf("record %d: %v, want UNABLE_TO_LOCK_ROW", i, rerr)
 			}
@@ -222,7 +222,7 @@ func TestFailureClassesOverHTTP(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i, r := range res {
-			var re *salesforce.RecordError
+			var re *salesforce.SaveError
 			if !errors.As(r.Err(), &re) || re.StatusCode != want[i] {
 				t.Errorf("record %d: %v, want %s", i, r.Err(), want[i])
 				continue
@@ -244,7 +244,7 @@ func TestFailureClassesOverHTTP(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i, code := range []string{"ENTITY_IS_DELETED", "MALFORMED_ID"} {
-			var re *salesforce.RecordError
+			var re *salesforce.SaveError
 			if !errors.As(res[i].Err(), &re) || re.StatusCode != code {
 				t.Errorf("update %d: %v, want %s", i, res[i].Err(), code)
 			}
@@ -299,11 +299,11 @@ func TestClassifyTable(t *testing.T) {
 		{&salesforce.APIError{HTTPStatus: 400, Code: "MALFORMED_QUERY"}, salesforce.ClassPermanentRequest},
 		{&salesforce.APIError{HTTPStatus: 404, Code: "NOT_FOUND"}, salesforce.ClassPermanentRequest},
 		{&salesforce.APIError{HTTPStatus: 403, Code: "INSUFFICIENT_ACCESS"}, salesforce.ClassPermanentRequest},
-		{&salesforce.RecordError{StatusCode: "UNABLE_TO_LOCK_ROW"}, salesforce.ClassRetryableRecord},
-		{&salesforce.RecordError{StatusCode: "ALL_OR_NONE_OPERATION_ROLLED_BACK"}, salesforce.ClassRetryableRecord},
-		{&salesforce.RecordError{StatusCode: "REQUIRED_FIELD_MISSING"}, salesforce.ClassPermanentRecord},
-		{&salesforce.RecordError{StatusCode: "FIELD_CUSTOM_VALIDATION_EXCEPTION"}, salesforce.ClassPermanentRecord},
-		{&salesforce.RecordError{StatusCode: "NOT_FOUND"}, salesforce.ClassPermanentRecord},
+		{&salesforce.SaveError{StatusCode: "UNABLE_TO_LOCK_ROW"}, salesforce.ClassRetryableRecord},
+		{&salesforce.SaveError{StatusCode: "ALL_OR_NONE_OPERATION_ROLLED_BACK"}, salesforce.ClassRetryableRecord},
+		{&salesforce.SaveError{StatusCode: "REQUIRED_FIELD_MISSING"}, salesforce.ClassPermanentRecord},
+		{&salesforce.SaveError{StatusCode: "FIELD_CUSTOM_VALIDATION_EXCEPTION"}, salesforce.ClassPermanentRecord},
+		{&salesforce.SaveError{StatusCode: "NOT_FOUND"}, salesforce.ClassPermanentRecord},
 		{&salesforce.AuthError{HTTPStatus: 400, Code: "invalid_grant"}, salesforce.ClassAuth},
 		{&salesforce.AuthError{HTTPStatus: 503, Code: "unexpected_response"}, salesforce.ClassTransient},
 		{&salesforce.MultipleMatchesError{}, salesforce.ClassPermanentRecord},

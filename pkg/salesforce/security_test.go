@@ -246,7 +246,7 @@ func TestBulkResultOverTheCapIsRefused(t *testing.T) {
 func TestTokenResponseOverTheCapIsRefused(t *testing.T) {
 	t.Parallel()
 	huge := `{"access_token":"x","instance_url":"http://127.0.0.1:1","pad":"` + strings.Repeat("a", 100<<10) + `"}`
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, huge) }))
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, huge) }))
 	defer ts.Close()
 	c, err := salesforce.New(salesforce.Config{LoginURL: ts.URL, AllowHTTP: true, Flow: salesforce.FlowPassword, ClientID: "c", Username: "u", Password: "p"})
 	if err != nil {

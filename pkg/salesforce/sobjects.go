@@ -144,7 +144,7 @@ func withoutID(rec Record) Record {
 }
 
 func recordBody(rec Record) ([]byte, error) {
-	return appendRecord(nil, rec)
+	return marshalRecord(rec)
 }
 
 func jsonBody(v any) ([]byte, error) {

@@ -252,7 +252,9 @@ func TestAdminReset(t *testing.T) {
 	f.do("POST", "sobjects/Extra__c", map[string]any{"Name": "x"}).expect(t, http.StatusNotFound)
 	id := f.create("Account", map[string]any{"Name": "after"})
 	var rec map[string]any
-	json.Unmarshal(f.do("GET", "sobjects/Account/"+id, nil).expect(t, http.StatusOK).body, &rec)
+	if err := json.Unmarshal(f.do("GET", "sobjects/Account/"+id, nil).expect(t, http.StatusOK).body, &rec); err != nil {
+		t.Fatal(err)
+	}
 	if rec["Name"] != "after" {
 		t.Errorf("%v", rec)
 	}

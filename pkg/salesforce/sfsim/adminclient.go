@@ -123,7 +123,8 @@ func (a *AdminClient) Reset(ctx context.Context) error {
 // Counts returns the record counts of every object.
 func (a *AdminClient) Counts(ctx context.Context) (map[string]ObjectCount, error) {
 	var out map[string]ObjectCount
-	return out, a.do(ctx, http.MethodGet, "count", "", nil, &out)
+	err := a.do(ctx, http.MethodGet, "count", "", nil, &out)
+	return out, err
 }
 
 // Count returns the record counts of one object.
@@ -146,13 +147,15 @@ func (a *AdminClient) Records(ctx context.Context, object string, includeDeleted
 		path += "?deleted=true"
 	}
 	var out []map[string]any
-	return out, a.do(ctx, http.MethodGet, path, "", nil, &out)
+	err := a.do(ctx, http.MethodGet, path, "", nil, &out)
+	return out, err
 }
 
 // Stats returns the call statistics.
 func (a *AdminClient) Stats(ctx context.Context) (Stats, error) {
 	var out Stats
-	return out, a.do(ctx, http.MethodGet, "stats", "", nil, &out)
+	err := a.do(ctx, http.MethodGet, "stats", "", nil, &out)
+	return out, err
 }
 
 // ResetStats zeroes the call statistics.
@@ -163,7 +166,8 @@ func (a *AdminClient) ResetStats(ctx context.Context) error {
 // Faults returns the faults in force.
 func (a *AdminClient) Faults(ctx context.Context) (Faults, error) {
 	var out Faults
-	return out, a.do(ctx, http.MethodGet, "faults", "", nil, &out)
+	err := a.do(ctx, http.MethodGet, "faults", "", nil, &out)
+	return out, err
 }
 
 // SetFaults replaces the faults in force.
@@ -174,7 +178,8 @@ func (a *AdminClient) SetFaults(ctx context.Context, f Faults) error {
 // Limits returns the limits in force and the API usage.
 func (a *AdminClient) Limits(ctx context.Context) (Limits, error) {
 	var out Limits
-	return out, a.do(ctx, http.MethodGet, "limits", "", nil, &out)
+	err := a.do(ctx, http.MethodGet, "limits", "", nil, &out)
+	return out, err
 }
 
 // SetLimits replaces the daily, concurrent and long-running limits, leaving the API usage

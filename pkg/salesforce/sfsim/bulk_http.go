@@ -156,14 +156,16 @@ func (c *call) bulkList() *apiError {
 	if len(jobs) > 1000 {
 		jobs = jobs[len(jobs)-1000:]
 	}
-	b := append(c.body.b, `{"done":true,"records":[`...)
+	b := c.body.b
+	b = append(b, `{"done":true,"records":[`...)
 	for i, j := range jobs {
 		if i > 0 {
 			b = append(b, ',')
 		}
 		b = c.appendJobInfo(b, j, false)
 	}
-	c.body.b = append(b, `],"nextRecordsUrl":null}`...)
+	b = append(b, `],"nextRecordsUrl":null}`...)
+	c.body.b = b
 	return nil
 }
 

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kinetic-sync/kinetic/internal/testutil"
 )
 
 type jobInfo struct {
@@ -48,7 +50,7 @@ func (f *fixture) job(id string) jobInfo {
 func (f *fixture) waitJob(id string, states ...string) jobInfo {
 	f.t.Helper()
 	var j jobInfo
-	waitFor(f.t, 10*time.Second, "job "+id+" to reach "+strings.Join(states, "/"), func() bool {
+	testutil.WaitFor(f.t, 10*time.Second, "job "+id+" to reach "+strings.Join(states, "/"), func() bool {
 		j = f.job(id)
 		for _, s := range states {
 			if j.State == s {

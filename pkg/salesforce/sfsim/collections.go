@@ -144,7 +144,8 @@ func (c *call) collectionsWrite(kind opKind) *apiError {
 
 // appendResults writes the collection results and counts their errors.
 func (c *call) appendResults(ops []*dmlOp, withCreated bool) {
-	b := append(c.body.b, '[')
+	b := c.body.b
+	b = append(b, '[')
 	for i, op := range ops {
 		if i > 0 {
 			b = append(b, ',')
@@ -154,7 +155,8 @@ func (c *call) appendResults(ops []*dmlOp, withCreated bool) {
 			c.st.addCode(op.err.code)
 		}
 	}
-	c.body.b = append(b, ']')
+	b = append(b, ']')
+	c.body.b = b
 }
 
 // collectionsUpsert serves PATCH /composite/sobjects/{o}/{extField}.
@@ -328,7 +330,8 @@ func (c *call) collectionsRetrieve(st *store) *apiError {
 	c.latRecs = float64(len(ids))
 	st.mu.RLock()
 	defer st.mu.RUnlock()
-	b := append(c.body.b, '[')
+	b := c.body.b
+	b = append(b, '[')
 	for i, raw := range ids {
 		if i > 0 {
 			b = append(b, ',')
@@ -344,6 +347,7 @@ func (c *call) collectionsRetrieve(st *store) *apiError {
 		}
 		b = appendRecord(b, c.ver, od, r, fields)
 	}
-	c.body.b = append(b, ']')
+	b = append(b, ']')
+	c.body.b = b
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kinetic-sync/kinetic/internal/testutil"
 )
 
 func TestLimitInfoOnEveryDataResponse(t *testing.T) {
@@ -284,7 +286,7 @@ func TestFaultLatency(t *testing.T) {
 	if _, err := f.hc.Do(req); err == nil {
 		t.Fatal("an hour of latency did not time out")
 	}
-	waitFor(t, 5*time.Second, "the cancelled call to leave", func() bool { return f.env.Server.limits.inFlight.Load() == 0 })
+	testutil.WaitFor(t, 5*time.Second, "the cancelled call to leave", func() bool { return f.env.Server.limits.inFlight.Load() == 0 })
 }
 
 func TestFaultsValidation(t *testing.T) {

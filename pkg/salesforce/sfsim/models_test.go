@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kinetic-sync/kinetic/internal/testutil"
 )
 
 // steppedClock is a fake clock whose Sleep returns only when the test has
@@ -162,12 +164,12 @@ func TestLongRunningLimit(t *testing.T) {
 	f := setup(t, Config{LongRunningLimit: 1, Clock: clock.now, Sleep: clock.sleep, Faults: Faults{Latency: 30 * time.Second}})
 	first := make(chan int)
 	go func() { first <- f.do("GET", "limits", nil).status }()
-	waitFor(t, 10*time.Second, "the first call to wait on its latency", func() bool { return clock.waiting() == 1 })
+	testutil.WaitFor(t, 10*time.Second, "the first call to wait on its latency", func() bool { return clock.waiting() == 1 })
 	// After 19 s it is not long-running yet: a second call is admitted.
 	clock.advance(19 * time.Second)
 	second := make(chan int)
 	go func() { second <- f.do("GET", "limits", nil).status }()
-	waitFor(t, 10*time.Second, "the second call to wait on its latency", func() bool { return clock.waiting() == 2 })
+	testutil.WaitFor(t, 10*time.Second, "the second call to wait on its latency", func() bool { return clock.waiting() == 2 })
 	// At 20 s the first counts as long-running: the limit (1) is reached.
 	clock.advance(time.Second)
 	r := f.do("GET", "limits", nil).expect(t, http.StatusForbidden)
@@ -214,7 +216,7 @@ func TestBulkTimingModel(t *testing.T) {
 	state := func(want string, processed int) {
 		t.Helper()
 		var got jobInfo
-		waitFor(t, 10*time.Second, "job "+want+" with "+itoa(processed)+" rows processed", func() bool {
+		testutil.WaitFor(t, 10*time.Second, "job "+want+" with "+itoa(processed)+" rows processed", func() bool {
 			got = f.job(j.ID)
 			return got.State == want && got.NumberRecordsProcessed == processed && clock.waiting() == 1
 		})
@@ -234,7 +236,7 @@ func TestBulkTimingModel(t *testing.T) {
 		t.Errorf("%d accounts after two batches", n.Live)
 	}
 	clock.advance(4 * time.Second)
-	waitFor(t, 10*time.Second, "JobComplete", func() bool { return f.job(j.ID).State == "JobComplete" })
+	testutil.WaitFor(t, 10*time.Second, "JobComplete", func() bool { return f.job(j.ID).State == "JobComplete" })
 	if got := f.job(j.ID); got.NumberRecordsProcessed != 10 || got.NumberRecordsFailed != 0 {
 		t.Errorf("final %+v", got)
 	}
@@ -243,7 +245,7 @@ func TestBulkTimingModel(t *testing.T) {
 	j = f.createJob(map[string]any{"object": "Account", "operation": "insert"})
 	f.do("PUT", "jobs/ingest/"+j.ID+"/batches", []byte("Name\na\nb\n")).expect(t, http.StatusCreated)
 	f.closeJob(j.ID).expect(t, http.StatusOK)
-	waitFor(t, 10*time.Second, "the job to queue", func() bool { return clock.waiting() == 1 })
+	testutil.WaitFor(t, 10*time.Second, "the job to queue", func() bool { return clock.waiting() == 1 })
 	f.do("PATCH", "jobs/ingest/"+j.ID, map[string]any{"state": "Aborted"}).expect(t, http.StatusOK)
 	r := f.do("GET", "jobs/ingest/"+j.ID+"/unprocessedrecords/", nil).expect(t, http.StatusOK) // waits for the worker
 	if string(r.body) != "Name\n\"a\"\n\"b\"\n" {

@@ -298,10 +298,12 @@ func (c *call) query(all bool) *apiError {
 	if aerr != nil {
 		return aerr
 	}
-	b := append(c.body.b, `{"totalSize":`...)
+	b := c.body.b
+	b = append(b, `{"totalSize":`...)
 	b = appendInt(b, int64(len(recs)))
 	if q.Count {
-		c.body.b = append(b, `,"done":true,"records":[]}`...)
+		b = append(b, `,"done":true,"records":[]}`...)
+		c.body.b = b
 		return nil
 	}
 	size := batchSize(c.r)
@@ -310,7 +312,8 @@ func (c *call) query(all bool) *apiError {
 		plan.rlock()
 		b = plan.appendRows(b, c.ver, recs)
 		plan.runlock()
-		c.body.b = append(b, "]}"...)
+		b = append(b, "]}"...)
+		c.body.b = b
 		return nil
 	}
 	cur := c.s.cursors.add(&cursor{plan: plan, recs: recs, size: size})
@@ -348,7 +351,8 @@ func (c *call) queryMore(locator string) *apiError {
 	if cur == nil || err != nil || off < 0 || off > len(cur.recs) {
 		return queryErr(codeInvalidQueryLocator, "invalid query locator")
 	}
-	b := append(c.body.b, `{"totalSize":`...)
+	b := c.body.b
+	b = append(b, `{"totalSize":`...)
 	b = appendInt(b, int64(len(cur.recs)))
 	c.body.b = c.appendPage(b, cur, off)
 	return nil

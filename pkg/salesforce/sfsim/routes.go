@@ -278,7 +278,8 @@ func (s *Server) dispatchData(w http.ResponseWriter, r *http.Request) {
 
 // resources answers GET /services/data/vNN.N/: the version's resources.
 func (c *call) resources() *apiError {
-	b := append(c.body.b, '{')
+	b := c.body.b
+	b = append(b, '{')
 	for i, r := range [...]string{"composite", "jobs", "limits", "query", "queryAll", "sobjects"} {
 		if i > 0 {
 			b = append(b, ',')
@@ -290,6 +291,7 @@ func (c *call) resources() *apiError {
 		b = append(b, r...)
 		b = append(b, '"')
 	}
-	c.body.b = append(b, '}')
+	b = append(b, '}')
+	c.body.b = b
 	return nil
 }

@@ -431,10 +431,12 @@ func (c *call) limitsInfo() *apiError {
 	if remaining < 0 {
 		remaining = 0
 	}
-	b := append(c.body.b, `{"DailyApiRequests":{"Max":`...)
+	b := c.body.b
+	b = append(b, `{"DailyApiRequests":{"Max":`...)
 	b = appendInt(b, int64(l.DailyAPILimit))
 	b = append(b, `,"Remaining":`...)
 	b = appendInt(b, remaining)
-	c.body.b = append(b, "}}"...)
+	b = append(b, "}}"...)
+	c.body.b = b
 	return nil
 }

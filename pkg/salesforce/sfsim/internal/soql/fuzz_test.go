@@ -55,8 +55,8 @@ func FuzzParse(f *testing.F) {
 			if q != nil {
 				t.Fatalf("ParseAt(%q) returned a query and the error %v", s, err)
 			}
-			pe, ok := err.(*ParseError)
-			if !ok {
+			var pe *ParseError
+			if !errors.As(err, &pe) {
 				t.Fatalf("ParseAt(%q) error %v is a %T, want *ParseError", s, err, err)
 			}
 			if pe.Pos < 0 || pe.Pos > len(s) || pe.Msg == "" {
