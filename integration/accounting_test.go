@@ -330,17 +330,22 @@ func (c *Cluster) drained(pc *pipeline.PipelineConfig) error {
 	}
 	found := 0
 	lister := stream.ListConsumers(ctx)
+	var busy error
+	// Read the list to its end: the lister's goroutine blocks until then.
 	for info := range lister.Info() {
 		if !slices.Contains(strings.Split(info.Config.Metadata[messages.ConsumerMetaPipelines], ","), pc.Name) {
 			continue
 		}
 		found++
-		if info.NumPending != 0 || info.NumAckPending != 0 {
-			return fmt.Errorf("consumer %s: %d pending, %d awaiting ack", info.Name, info.NumPending, info.NumAckPending)
+		if busy == nil && (info.NumPending != 0 || info.NumAckPending != 0) {
+			busy = fmt.Errorf("consumer %s: %d pending, %d awaiting ack", info.Name, info.NumPending, info.NumAckPending)
 		}
 	}
 	if err := lister.Err(); err != nil {
 		return err
+	}
+	if busy != nil {
+		return busy
 	}
 	if found == 0 {
 		return fmt.Errorf("no consumer of pipeline %s", pc.Name)
