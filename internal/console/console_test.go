@@ -69,6 +69,11 @@ pipelines:
 	mustContain(t, con, `class="ok"`, ">OK<", ">2<") // two replicas
 	leads := row("leads")
 	mustContain(t, leads, "no replica runs it")
+	// The consumers with records waiting come first; one that nobody pulls
+	// is marked (no replica owns it, or its owner's room is full).
+	waiting := regexp.MustCompile(`(?s)<table class="grid compact" id="consumers-waiting">.*?</table>`).FindString(body)
+	mustContain(t, waiting, "kinetic_accounts_p3", `<tr class="warn"`)
+	mustNotContain(t, waiting, "kinetic_contacts")
 	// Unhealthy pipelines first.
 	if strings.Index(body, `data-pipeline="accounts"`) > strings.Index(body, `data-pipeline="contacts"`) {
 		t.Error("the paused pipeline is not listed before the healthy one")
