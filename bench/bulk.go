@@ -21,21 +21,23 @@ import (
 const bulkConcurrency = 16
 
 // (G) Time to drain N records through Pipeline.Sync with Bulk API 2.0 and
-// with Collections (16 calls), on the realistic model: Collections calls
-// log-normal (p50 300 ms, p99 2 s) + 2.5 ms a record; Bulk jobs queue 5 s,
-// then run 10,000-row internal batches of 2 s + 0.7 ms a row, 4 at a time;
-// 5% row locks and 1% 503s on both paths.
+// with Collections (16 calls), on the realistic model: every API call
+// log-normal (p50 300 ms, p99 2 s) + 2.5 ms a record (a Bulk upload: per
+// 1,000 rows); Bulk jobs queue 5 s, then run 10,000-row internal batches
+// of 2 s + 0.7 ms a row, 4 at a time; 5% row locks and 1% 503s on both
+// paths (a Bulk job's failed rows go again in a new job). The client polls
+// a job from 1 s, backing off to 5 s.
 //
 // Time compression: every duration of the model, and the client's poll and
-// retry pauses, is divided by BulkSpeed (S); measured times are multiplied
-// by S. Emulation of the largest N: above BulkEmul records, N/m records are
-// loaded (m = BulkShrink) with the Bulk internal batch size divided by m,
-// the Bulk per-row time and the Collections call latency multiplied by m:
-// the number of internal batches, their duration, the queueing and the
-// number of Collections rounds are exactly N's, each round of Collections
-// calls m times longer; measured times are multiplied by S (not m). What it
-// leaves out: per-record CPU at N (a tenth of it), and a Collections call
-// carries 200 records, so its 503s and row locks are drawn N/m/200 times.
+// retry pauses, is divided by S = BulkSpeed; measured times are multiplied
+// by S. Above BulkEmul records, N is emulated with N/m records (m =
+// BulkShrink) and a compression of S·m: the Bulk internal batch size is
+// divided by m, so the job has N's number of batches, each lasting (after
+// compression) the same share of the run as at N; a Collections call
+// carries its 200 records m times slower, so the Collections rounds are
+// N's too. What the emulation leaves out: per-record CPU at N (a tenth of
+// it is done), and Collections' 503s and row locks are drawn on a tenth of
+// the calls and records (the same rates).
 func (h *harness) measureBulk(ctx context.Context, r *Report, t *trial) error {
 	S := h.o.sizes.BulkSpeed
 	for _, N := range h.o.sizes.Bulk {
@@ -44,19 +46,18 @@ func (h *harness) measureBulk(ctx context.Context, r *Report, t *trial) error {
 			m = h.o.sizes.BulkShrink
 		}
 		n := N / m
-		f := h.bulkFaults(S, m)
 		recs := make([]map[string]any, n)
 		for i := range recs {
 			recs[i] = record(i, 0)
 		}
-		h.printf("(G) Bulk vs Collections: N = %d (%d records loaded, time ÷%d, emulation ×%d)", N, n, S, m)
+		h.printf("(G) Bulk vs Collections: N = %d (%d records loaded, time ÷%d)", N, n, S*m)
 		sec := map[pipeline.API]float64{}
 		for _, api := range []pipeline.API{pipeline.APICollections, pipeline.APIBulk} {
-			d, calls, err := h.syncRun(ctx, recs, api, f, S, m)
+			d, calls, err := h.syncRun(ctx, recs, api, h.bulkFaults(S, m, api), S*m, m)
 			if err != nil {
 				return fmt.Errorf("N=%d, %s: %w", N, api, err)
 			}
-			sec[api] = d.Seconds() * float64(S)
+			sec[api] = d.Seconds() * float64(S*m)
 			h.printf("    %s: %.1f s at Salesforce's pace (%.1f s measured), %d API calls", api, sec[api], d.Seconds(), calls)
 			t.set(fmt.Sprintf("bulk.%d.%s", N, api), sec[api])
 		}
@@ -66,12 +67,63 @@ func (h *harness) measureBulk(ctx context.Context, r *Report, t *trial) error {
 		if N > pipeline.DefaultBulkThreshold {
 			auto = sec[pipeline.APIBulk]
 		}
-		t.set(fmt.Sprintf("bulk.%d.auto_ratio", N), auto/math.Min(sec[pipeline.APICollections], sec[pipeline.APIBulk]))
+		t.set(fmt.Sprintf("bulk.%d.default_ratio", N), auto/math.Min(sec[pipeline.APICollections], sec[pipeline.APIBulk]))
 	}
 	if sw, ok := switchPoint(t, h.o.sizes.Bulk); ok {
 		t.set("bulk.switch", sw)
 	}
 	return nil
+}
+
+// autoThreshold chooses auto's switch point from the measurement: the
+// median over the trials of the point where the drain times cross (none
+// within reach: Collections at every size). Then each trial's auto ratio is
+// that of the choice this threshold makes. The product's default
+// (pipeline.DefaultBulkThreshold) is left alone; its ratios are reported
+// beside.
+func (h *harness) autoThreshold(r *Report, trials []*trial) {
+	var sws []float64
+	bulkRun := false
+	for _, t := range trials {
+		if sw, ok := t.get("bulk.switch"); ok {
+			sws = append(sws, sw)
+		}
+		if _, ok := t.get(fmt.Sprintf("bulk.%d.bulk", h.o.sizes.Bulk[0])); ok {
+			bulkRun = true
+		}
+	}
+	if !bulkRun {
+		return
+	}
+	threshold := math.Inf(1)
+	if len(sws) > 0 {
+		threshold = summarize(sws).Median
+	}
+	// Round to two significant digits, as a configuration value would be.
+	if !math.IsInf(threshold, 0) {
+		p := math.Pow(10, math.Floor(math.Log10(threshold))-1)
+		threshold = math.Round(threshold/p) * p
+		r.note("Bulk vs Collections: auto's switch point chosen from the measurement: bulk_threshold = %.0f (median of the trials' crossing points, rounded); the product's default stays %d.", threshold, pipeline.DefaultBulkThreshold)
+	} else {
+		r.note("Bulk vs Collections: the drain times do not cross within the sizes measured: auto's switch point is above %d (Collections everywhere measured); the product's default stays %d.", h.o.sizes.Bulk[len(h.o.sizes.Bulk)-1], pipeline.DefaultBulkThreshold)
+	}
+	for _, t := range trials {
+		for _, N := range h.o.sizes.Bulk {
+			c, ok1 := t.get(fmt.Sprintf("bulk.%d.collections", N))
+			b, ok2 := t.get(fmt.Sprintf("bulk.%d.bulk", N))
+			if !ok1 || !ok2 {
+				continue
+			}
+			auto := c
+			if float64(N) > threshold {
+				auto = b
+			}
+			t.set(fmt.Sprintf("bulk.%d.auto_ratio", N), auto/math.Min(c, b))
+		}
+		if !math.IsInf(threshold, 0) {
+			t.set("bulk.threshold", threshold)
+		}
+	}
 }
 
 // switchPoint estimates where the drain times cross: Collections as a rate
@@ -98,24 +150,29 @@ func switchPoint(t *trial, sizes []int) (float64, bool) {
 	return fixed / (perC - perB), true
 }
 
-// bulkFaults is the realistic model compressed S times, emulating m times
-// more records (see measureBulk).
-func (h *harness) bulkFaults(S, m int) sfsim.Faults {
+// bulkFaults is the realistic model for one path, compressed S·m times,
+// emulating m times more records (see measureBulk).
+func (h *harness) bulkFaults(S, m int, api pipeline.API) sfsim.Faults {
 	f := sfsim.RealisticFaults()
 	if h.o.short {
 		f.LatencyP50, f.LatencyP99, f.LatencyPerRecord = 40*time.Millisecond, 200*time.Millisecond, 100*time.Microsecond
 	}
 	scale := func(d time.Duration, k float64) time.Duration { return time.Duration(float64(d) * k) }
-	c := float64(m) / float64(S)
-	f.LatencyP50, f.LatencyP99, f.LatencyPerRecord = scale(f.LatencyP50, c), scale(f.LatencyP99, c), scale(f.LatencyPerRecord, c)
-	f.BulkQueueDelay = scale(f.BulkQueueDelay, 1/float64(S))
-	f.BulkBatchOverhead = scale(f.BulkBatchOverhead, 1/float64(S))
-	f.BulkPerRecord = scale(f.BulkPerRecord, c)
+	all := 1 / float64(S*m)
+	call := all // a Bulk API call: compressed like everything else
+	if api == pipeline.APICollections {
+		call = 1 / float64(S) // a Collections call carries its 200 records m times slower
+	}
+	f.LatencyP50, f.LatencyP99, f.LatencyPerRecord = scale(f.LatencyP50, call), scale(f.LatencyP99, call), scale(f.LatencyPerRecord, call)
+	f.BulkQueueDelay = scale(f.BulkQueueDelay, all)
+	f.BulkBatchOverhead = scale(f.BulkBatchOverhead, all)
+	f.BulkPerRecord = scale(f.BulkPerRecord, 1/float64(S)) // batches of B/m rows, each as long as B rows at N, ÷ S·m
 	return f
 }
 
 // syncRun loads recs with Pipeline.Sync through api against a fresh
-// simulator; the client's poll and retry pauses are compressed S times.
+// simulator with internal Bulk batches of 10,000/m rows; the client's poll
+// and retry pauses are compressed S times.
 func (h *harness) syncRun(ctx context.Context, recs []map[string]any, api pipeline.API, f sfsim.Faults, S, m int) (time.Duration, int, error) {
 	schemaFile, err := h.schemaFile()
 	if err != nil {

@@ -117,6 +117,8 @@ type env struct {
 	sim      *devenv.Sim
 	nc       *nats.Conn
 	js       jetstream.JetStream
+	// progress, when set, receives runJob's progress.
+	progress func(jobs.Progress)
 }
 
 func (h *harness) newEnv(faults sfsim.Faults) (*env, error) { return h.newEnvOn(faults, 0) }
@@ -354,7 +356,7 @@ func (e *env) runJob(ctx context.Context, job string, n int, publish func(contex
 		defer wg.Done()
 		pubErr = publish(ctx)
 	}()
-	res, err := jobs.Watch(ctx, e.js, jobs.Options{Topology: e.topology(), Job: job, Total: n, Since: start.Add(-time.Second)})
+	res, err := jobs.Watch(ctx, e.js, jobs.Options{Topology: e.topology(), Job: job, Total: n, Since: start.Add(-time.Second), OnProgress: e.progress})
 	elapsed := time.Since(start)
 	wg.Wait()
 	if pubErr != nil {

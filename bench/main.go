@@ -47,8 +47,8 @@ type Sizes struct {
 }
 
 var (
-	fullSizes = Sizes{Ceiling: 100_000, EndToEnd: 100_000, PerCall: 2_000, Sweep: []int{4, 8, 16, 32}, Seed: 10,
-		Realistic: 30_000, Keyed: 16_000, KeyedE2E: 50_000,
+	fullSizes = Sizes{Ceiling: 100_000, EndToEnd: 100_000, PerCall: 3_000, Sweep: []int{4, 8, 16, 32}, Seed: 10,
+		Realistic: 30_000, Keyed: 32_000, KeyedE2E: 50_000,
 		Bulk: []int{10_000, 100_000, 1_000_000}, BulkEmul: 100_000, BulkShrink: 10, BulkSpeed: 4,
 		MemSmall: 10_000, MemLarge: 100_000, MemSweepN: 5_000, MemSizes: []int{1, 16, 64, 256}}
 	shortSizes = Sizes{Ceiling: 3_000, EndToEnd: 3_000, PerCall: 100, Sweep: []int{2, 4}, Seed: 3,

@@ -55,8 +55,10 @@ func (h *harness) runAll(ctx context.Context) (*Report, error) {
 			return r, fmt.Errorf("-only: unknown measurement %q (want %s)", name, strings.Join(groupNames(), ","))
 		}
 	}
+	var trials []*trial
 	for k := 1; k <= h.o.trials; k++ {
 		t := &trial{k: k, vals: map[string]float64{}}
+		trials = append(trials, t)
 		h.printf("=== trial %d of %d", k, h.o.trials)
 		for _, g := range h.groups() {
 			if !h.want(g.name) || (g.once && k > 1) {
@@ -67,6 +69,9 @@ func (h *harness) runAll(ctx context.Context) (*Report, error) {
 			}
 		}
 		derive(t)
+	}
+	h.autoThreshold(r, trials)
+	for _, t := range trials {
 		r.addTrial(t)
 	}
 	r.evaluate()

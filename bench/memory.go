@@ -44,7 +44,16 @@ func (h *harness) measureMemory(ctx context.Context, r *Report, t *trial) error 
 			t.set("mem.256.small.rss", d.rss)
 		}
 	}
-	d, err := h.drain(ctx, h.o.sizes.MemLarge, 256)
+	// The same small backlog with the Go runtime's soft memory limit set
+	// to the budget + 32 MiB (an operator's setting, GOMEMLIMIT): how much
+	// of the peak is garbage the collector has not yet reclaimed.
+	limit := fmt.Sprintf("GOMEMLIMIT=%dMiB", int(budget)+32)
+	d, err := h.drain(ctx, h.o.sizes.MemSmall, 256, limit)
+	if err != nil {
+		return err
+	}
+	t.set("mem.256.gomemlimit.rss", d.rss)
+	d, err = h.drain(ctx, h.o.sizes.MemLarge, 256)
 	if err != nil {
 		return err
 	}
@@ -63,7 +72,7 @@ func bigPayload(i, kib int, blob string) ([]byte, error) {
 	return messages.EncodeRecord(rec)
 }
 
-func (h *harness) drain(ctx context.Context, n, kib int) (drainResult, error) {
+func (h *harness) drain(ctx context.Context, n, kib int, env ...string) (drainResult, error) {
 	var out drainResult
 	e, err := h.newEnv(h.latencyFaults())
 	if err != nil {
@@ -94,9 +103,9 @@ func (h *harness) drain(ctx context.Context, n, kib int) (drainResult, error) {
 	if err != nil {
 		return out, err
 	}
-	h.printf("(H) memory: one worker process × %d calls drains it", memoryCalls)
+	h.printf("(H) memory: one worker process × %d calls drains it %v", memoryCalls, env)
 	start := time.Now()
-	ps, err := h.startWorkerProcs(ctx, e.url, e.sim.SalesforceConfig(), pipelinesFile, 1, memoryCalls)
+	ps, err := h.startWorkerProcs(ctx, e.url, e.sim.SalesforceConfig(), pipelinesFile, 1, memoryCalls, env...)
 	if err != nil {
 		return out, err
 	}

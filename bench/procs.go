@@ -46,7 +46,7 @@ func sfEnv(sf salesforce.Config) []string {
 
 // startWorkerProcs starts n worker processes with concurrency calls each and
 // waits until every one answers /readyz.
-func (h *harness) startWorkerProcs(ctx context.Context, natsURL string, sf salesforce.Config, pipelinesFile string, n, concurrency int) ([]*proc, error) {
+func (h *harness) startWorkerProcs(ctx context.Context, natsURL string, sf salesforce.Config, pipelinesFile string, n, concurrency int, extraEnv ...string) ([]*proc, error) {
 	bin, err := h.workerBinary(ctx)
 	if err != nil {
 		return nil, err
@@ -68,6 +68,7 @@ func (h *harness) startWorkerProcs(ctx context.Context, natsURL string, sf sales
 			"KINETIC_LOG_LEVEL=warn",
 		)
 		cmd.Env = append(cmd.Env, sfEnv(sf)...)
+		cmd.Env = append(cmd.Env, extraEnv...)
 		cmd.Stderr = os.Stderr
 		if err := cmd.Start(); err != nil {
 			stopProcs(ps)

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/kinetic-sync/kinetic/pkg/jobs"
 	"github.com/kinetic-sync/kinetic/pkg/messages"
 	"github.com/kinetic-sync/kinetic/pkg/salesforce/sfsim"
 )
@@ -36,13 +37,29 @@ func meanCall(f sfsim.Faults, records int) time.Duration {
 
 // (D) A realistic Salesforce: log-normal call latency with a per-record
 // time, 5% row locks, 1% 503s and the long-running request limit of 25;
-// 2 in-process workers × 8 calls, records published keyed as the producer
-// CLI does. Bound: 16 × 200 records per mean call.
+// 2 in-process workers × 8 calls. Records published unkeyed (a row-locked
+// record is naked and comes back in a later batch) and keyed, as the
+// producer CLI publishes an upsert pipeline (a row-locked record is retried
+// in place, its partition waiting: the order guarantee). Bound: 16 × 200
+// records per mean call.
 func (h *harness) measureRealistic(ctx context.Context, r *Report, t *trial) error {
+	for _, keyed := range []bool{false, true} {
+		if err := h.realisticRun(ctx, t, keyed); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (h *harness) realisticRun(ctx context.Context, t *trial, keyed bool) error {
 	n := h.o.sizes.Realistic
 	f := h.realisticFaults()
 	mean := meanCall(f, 200)
-	h.printf("(D) realistic Salesforce: %d records, 2 workers × 8 calls, mean 200-record call %v", n, mean.Round(time.Millisecond))
+	pre, how := "real", "unkeyed"
+	if keyed {
+		pre, how = "real.keyed", "keyed"
+	}
+	h.printf("(D) realistic Salesforce, %s: %d records, 2 workers × 8 calls, mean 200-record call %v", how, n, mean.Round(time.Millisecond))
 	e, err := h.newEnv(f)
 	if err != nil {
 		return err
@@ -58,17 +75,35 @@ func (h *harness) measureRealistic(ctx context.Context, r *Report, t *trial) err
 		return err
 	}
 	defer stop()
+	if keyed {
+		settle(ctx)
+	}
 	data, keys, err := keyedPayloads(e, n, 0)
 	if err != nil {
 		return err
 	}
-	job := "realistic"
-	elapsed, res, err := e.runJob(ctx, job, n, func(ctx context.Context) error { return e.publishKeyed(ctx, job, data, keys) })
+	job := "realistic-" + how
+	publish := func(ctx context.Context) error { return e.publish(ctx, job, data) }
+	if keyed {
+		publish = func(ctx context.Context) error { return e.publishKeyed(ctx, job, data, keys) }
+	}
+	// The sustained rate: 95% of the records loaded, over the time it took.
+	// The rest is the retry tail: a row-locked record waits out its nak
+	// delay (2 s, doubling per delivery) or hold (1 s, doubling), and with
+	// 5% locks some record of 30,000 is locked three or four times running.
+	start := time.Now()
+	var t95 time.Duration
+	e.progress = func(p jobs.Progress) {
+		if t95 == 0 && p.Loaded*100 >= 95*n {
+			t95 = time.Since(start)
+		}
+	}
+	elapsed, res, err := e.runJob(ctx, job, n, publish)
 	if res != nil {
 		// Every record has an outcome (Watch waits for all n): loaded or
 		// dead-lettered; lost is what neither accounts for.
-		t.set("real.lost", float64(n-res.SuccessCount-res.ErrorCount))
-		t.set("real.failed", float64(res.ErrorCount))
+		t.set(pre+".lost", float64(n-res.SuccessCount-res.ErrorCount))
+		t.set(pre+".failed", float64(res.ErrorCount))
 	}
 	if err != nil {
 		return err
@@ -76,12 +111,29 @@ func (h *harness) measureRealistic(ctx context.Context, r *Report, t *trial) err
 	st := e.sim.Stats()
 	rate := float64(n) / elapsed.Seconds()
 	bound := float64(16*200) / mean.Seconds()
-	t.set("real.rate", rate)
+	t.set(pre+".job_rate", rate)
+	t.set(pre+".job_ratio_bound", rate/bound)
 	t.set("real.bound", bound)
-	t.set("real.ratio_bound", rate/bound)
-	t.set("real.calls_per_record", float64(collectionsCalls(st))/float64(res.SuccessCount))
-	h.printf("    %.0f records/s, bound %.0f (%.2f×), %d calls for %d records", rate, bound, rate/bound, collectionsCalls(st), res.SuccessCount)
+	if t95 > 0 {
+		sustained := 0.95 * float64(n) / t95.Seconds()
+		t.set(pre+".rate", sustained)
+		t.set(pre+".ratio_bound", sustained/bound)
+		h.printf("    sustained (95%% loaded in %.1fs): %.0f records/s, %.2f× the bound", t95.Seconds(), sustained, sustained/bound)
+	}
+	t.set(pre+".calls_per_record", float64(collectionsCalls(st))/float64(res.SuccessCount))
+	h.printf("    whole job: %.0f records/s, bound %.0f (%.2f×), %d calls for %d records", rate, bound, rate/bound, collectionsCalls(st), res.SuccessCount)
 	return nil
+}
+
+// settle waits for the replicas to share the keyed partitions out (they
+// rebalance every second, and a partition that changes hands is fenced
+// until its previous owner's records are settled): in production the
+// workers run long before a job arrives.
+func settle(ctx context.Context) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(3 * time.Second):
+	}
 }
 
 // keyedPayloads encodes n changes and their keys. repeat is the share of
@@ -167,6 +219,7 @@ func (h *harness) keyedRun(ctx context.Context, n int, repeat float64, f sfsim.F
 		return 0, st, err
 	}
 	defer stop()
+	settle(ctx)
 	data, keys, err := keyedPayloads(e, n, repeat)
 	if err != nil {
 		return 0, st, err
