@@ -126,6 +126,13 @@ func (h *harness) autoThreshold(r *Report, trials []*trial) {
 	}
 }
 
+func firstErrOf(res *pipeline.SyncResult) any {
+	if len(res.Errors) > 0 {
+		return res.Errors[0]
+	}
+	return nil
+}
+
 // switchPoint estimates where the drain times cross: Collections as a rate
 // (its drain time is proportional to N), Bulk as a fixed cost plus a rate
 // fitted through its two largest sizes.
@@ -212,8 +219,14 @@ func (h *harness) syncRun(ctx context.Context, recs []map[string]any, api pipeli
 	if err != nil {
 		return 0, 0, err
 	}
-	if res.SuccessCount != len(recs) {
-		return 0, 0, fmt.Errorf("%d of %d loaded (%d errors)", res.SuccessCount, len(recs), res.ErrorCount)
+	elapsed := time.Since(start)
+	// A record may fail for good (a row locked on all its attempts): it is
+	// counted, not lost. Lost — no outcome — fails the run.
+	if res.SuccessCount+res.ErrorCount != len(recs) {
+		return 0, 0, fmt.Errorf("%d loaded + %d failed of %d", res.SuccessCount, res.ErrorCount, len(recs))
 	}
-	return time.Since(start), res.Metadata.APICalls, nil
+	if res.ErrorCount > 0 {
+		h.printf("    %s: %d of %d records failed after their attempts (%v)", api, res.ErrorCount, len(recs), firstErrOf(res))
+	}
+	return elapsed, res.Metadata.APICalls, nil
 }

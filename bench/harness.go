@@ -85,7 +85,11 @@ func newHarness(o options, out io.Writer) (*harness, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &harness{o: o, out: out, log: zerolog.Nop(), work: dir}, nil
+	log := zerolog.Nop()
+	if os.Getenv("BENCH_WORKER_LOG") != "" { // the in-process workers' log on stderr, for diagnosis
+		log = zerolog.New(os.Stderr).Level(zerolog.InfoLevel).With().Timestamp().Logger()
+	}
+	return &harness{o: o, out: out, log: log, work: dir}, nil
 }
 
 func (h *harness) close() { os.RemoveAll(h.work) }
