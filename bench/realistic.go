@@ -76,7 +76,7 @@ func (h *harness) realisticRun(ctx context.Context, t *trial, keyed bool) error 
 	}
 	defer stop()
 	if keyed {
-		settle(ctx)
+		h.settle(ctx)
 	}
 	data, keys, err := keyedPayloads(e, n, 0)
 	if err != nil {
@@ -129,10 +129,14 @@ func (h *harness) realisticRun(ctx context.Context, t *trial, keyed bool) error 
 // rebalance every second, and a partition that changes hands is fenced
 // until its previous owner's records are settled): in production the
 // workers run long before a job arrives.
-func settle(ctx context.Context) {
+func (h *harness) settle(ctx context.Context) {
+	d := 3 * time.Second
+	if h.o.short {
+		d = 500 * time.Millisecond
+	}
 	select {
 	case <-ctx.Done():
-	case <-time.After(3 * time.Second):
+	case <-time.After(d):
 	}
 }
 
@@ -219,7 +223,7 @@ func (h *harness) keyedRun(ctx context.Context, n int, repeat float64, f sfsim.F
 		return 0, st, err
 	}
 	defer stop()
-	settle(ctx)
+	h.settle(ctx)
 	data, keys, err := keyedPayloads(e, n, repeat)
 	if err != nil {
 		return 0, st, err
