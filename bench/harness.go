@@ -18,9 +18,11 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/kinetic-sync/kinetic/internal/devenv"
+	"github.com/kinetic-sync/kinetic/internal/worker"
 	"github.com/kinetic-sync/kinetic/pkg/jobs"
 	"github.com/kinetic-sync/kinetic/pkg/messages"
 	"github.com/kinetic-sync/kinetic/pkg/pipeline"
+	"github.com/kinetic-sync/kinetic/pkg/salesforce"
 	"github.com/kinetic-sync/kinetic/pkg/salesforce/sfsim"
 )
 
@@ -71,10 +73,11 @@ func record(i, keys int) map[string]any {
 }
 
 type harness struct {
-	o    options
-	out  io.Writer
-	log  zerolog.Logger
-	work string // temporary directory
+	o         options
+	out       io.Writer
+	log       zerolog.Logger
+	work      string // temporary directory
+	workerBin string // cmd/worker, built once
 }
 
 func newHarness(o options, out io.Writer) (*harness, error) {
@@ -82,7 +85,11 @@ func newHarness(o options, out io.Writer) (*harness, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &harness{o: o, out: out, log: zerolog.Nop(), work: dir}, nil
+	log := zerolog.Nop()
+	if os.Getenv("BENCH_WORKER_LOG") != "" { // the in-process workers' log on stderr, for diagnosis
+		log = zerolog.New(os.Stderr).Level(zerolog.InfoLevel).With().Timestamp().Logger()
+	}
+	return &harness{o: o, out: out, log: log, work: dir}, nil
 }
 
 func (h *harness) close() { os.RemoveAll(h.work) }
@@ -104,56 +111,125 @@ func (h *harness) want(name string) bool {
 }
 
 // env is one measurement's world: an embedded JetStream server (file
-// storage) and the simulator, fresh each time.
+// storage) or a 3-node cluster of them, and the simulator, fresh each time.
 type env struct {
-	h    *harness
-	nats *devenv.NATS
-	sim  *devenv.Sim
-	nc   *nats.Conn
-	js   jetstream.JetStream
+	h        *harness
+	nats     *devenv.NATS
+	cluster  *devenv.Cluster
+	url      string
+	replicas int
+	sim      *devenv.Sim
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	// progress, when set, receives runJob's progress.
+	progress func(jobs.Progress)
 }
 
-func (h *harness) newEnv(faults sfsim.Faults) (*env, error) {
+func (h *harness) newEnv(faults sfsim.Faults) (*env, error) { return h.newEnvOn(faults, 0) }
+
+// newEnvOn starts a single server (clusterSize 0) or a cluster of
+// clusterSize servers whose streams get that many replicas.
+func (h *harness) newEnvOn(faults sfsim.Faults, clusterSize int) (*env, error) {
 	store, err := os.MkdirTemp(h.work, "js-*")
 	if err != nil {
 		return nil, err
 	}
-	ns, err := devenv.StartNATS(devenv.NATSOptions{StoreDir: store})
+	e := &env{h: h, replicas: 1}
+	if clusterSize > 0 {
+		e.cluster, err = devenv.StartCluster(clusterSize, store)
+		if err != nil {
+			return nil, err
+		}
+		e.url, e.replicas = e.cluster.URLs(), clusterSize
+	} else {
+		e.nats, err = devenv.StartNATS(devenv.NATSOptions{StoreDir: store})
+		if err != nil {
+			return nil, err
+		}
+		e.url = e.nats.ClientURL()
+	}
+	schemaFile, err := h.schemaFile()
 	if err != nil {
+		e.close()
 		return nil, err
 	}
-	schemaFile := filepath.Join(h.work, "schema.yaml")
-	if err := os.WriteFile(schemaFile, []byte(benchSchema), 0o644); err != nil {
-		ns.Shutdown()
-		return nil, err
-	}
-	sim, err := devenv.StartSim(devenv.SimOptions{SchemaFile: schemaFile, Faults: faults})
+	e.sim, err = devenv.StartSim(devenv.SimOptions{SchemaFile: schemaFile, Faults: faults})
 	if err != nil {
-		ns.Shutdown()
+		e.close()
 		return nil, err
 	}
-	nc, err := nats.Connect(ns.ClientURL())
+	e.nc, err = nats.Connect(e.url)
 	if err != nil {
-		sim.Close()
-		ns.Shutdown()
+		e.close()
 		return nil, err
 	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4000))
+	e.js, err = jetstream.New(e.nc, jetstream.WithPublishAsyncMaxPending(4000))
 	if err != nil {
+		e.close()
 		return nil, err
 	}
-	return &env{h: h, nats: ns, sim: sim, nc: nc, js: js}, nil
+	if e.cluster != nil {
+		// Wait for JetStream's meta leader.
+		deadline := time.Now().Add(time.Minute)
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_, err := e.js.AccountInfo(ctx)
+			cancel()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				e.close()
+				return nil, fmt.Errorf("cluster: JetStream not ready: %w", err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	return e, nil
+}
+
+// schemaFile writes the simulator's schema file once.
+func (h *harness) schemaFile() (string, error) {
+	path := filepath.Join(h.work, "schema.yaml")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	return path, os.WriteFile(path, []byte(benchSchema), 0o644)
 }
 
 func (e *env) close() {
-	e.nc.Close()
-	e.sim.Close()
-	e.nats.Shutdown()
+	if e.nc != nil {
+		e.nc.Close()
+	}
+	if e.sim != nil {
+		e.sim.Close()
+	}
+	if e.nats != nil {
+		e.nats.Shutdown()
+	}
+	if e.cluster != nil {
+		e.cluster.Shutdown()
+	}
 }
 
-func (e *env) pipelines(concurrency int) (*pipeline.Config, string, error) {
+func (e *env) topology() messages.Topology { return messages.Topology{Replicas: e.replicas} }
+
+// pipelines writes the benchmark's pipelines file with that concurrency
+// and extra worker settings (YAML lines under "worker:", or "").
+func (e *env) pipelines(concurrency int, workerSettings ...string) (*pipeline.Config, string, error) {
 	text := fmt.Sprintf(benchPipelines, concurrency)
-	path := filepath.Join(e.h.work, fmt.Sprintf("pipelines-%d.yaml", concurrency))
+	if len(workerSettings) > 0 {
+		text += "    worker:\n"
+		for _, l := range workerSettings {
+			text += "      " + l + "\n"
+		}
+	}
+	f, err := os.CreateTemp(e.h.work, "pipelines-*.yaml")
+	if err != nil {
+		return nil, "", err
+	}
+	path := f.Name()
+	f.Close()
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		return nil, "", err
 	}
@@ -161,13 +237,54 @@ func (e *env) pipelines(concurrency int) (*pipeline.Config, string, error) {
 	return cfg, path, err
 }
 
-// startWorkers runs n in-process worker replicas.
+// startWorkers runs n in-process worker replicas (each with its own NATS
+// connection and Salesforce client) on the env's topology.
 func (e *env) startWorkers(n, concurrency int) (stop func(), err error) {
 	cfg, _, err := e.pipelines(concurrency)
 	if err != nil {
 		return nil, err
 	}
-	return devenv.StartWorkers(e.nats.ClientURL(), e.sim.SalesforceConfig(), cfg, n, e.h.log)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var conns []*nats.Conn
+	stop = func() {
+		cancel()
+		wg.Wait()
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+	for i := range n {
+		id := fmt.Sprintf("worker-%d", i+1)
+		nc, err := nats.Connect(e.url, nats.Name("kinetic-"+id))
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		conns = append(conns, nc)
+		client, err := salesforce.New(e.sim.SalesforceConfig())
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		w, err := worker.New(worker.Config{NC: nc, Client: client, Pipelines: cfg, ID: id, Topology: e.topology(), Logger: e.h.log})
+		if err != nil {
+			stop()
+			return nil, err
+		}
+		if err := w.Setup(ctx); err != nil {
+			stop()
+			return nil, err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := w.Run(ctx); err != nil && ctx.Err() == nil {
+				fmt.Fprintln(os.Stderr, "bench: worker stopped:", err)
+			}
+		}()
+	}
+	return stop, nil
 }
 
 // payloadSet holds encoded benchmark records back to back in one buffer.
@@ -204,10 +321,11 @@ func payloads(n, keys int) (*payloadSet, error) {
 	return p, nil
 }
 
-// publish publishes the payloads as one job with the producer library.
+// publish publishes the payloads as one job with the producer library,
+// unkeyed.
 func (e *env) publish(ctx context.Context, job string, data *payloadSet) error {
 	pub := messages.NewPublisher(e.js, messages.PublisherOptions{MaxPending: 2000})
-	subj := messages.Subjects{}.Records("Account", "upsert")
+	subj := e.topology().Subjects().Records("Account", "upsert")
 	for i := range data.len() {
 		if err := pub.PublishAsync(ctx, subj, data.at(i), messages.RecordMeta{Job: job, Seq: int64(i + 1), MsgID: job + "-" + strconv.Itoa(i+1)}); err != nil {
 			return err
@@ -216,19 +334,33 @@ func (e *env) publish(ctx context.Context, job string, data *payloadSet) error {
 	return pub.Flush(ctx)
 }
 
-// runJob publishes the records and waits for every outcome; the clock runs
-// from the first publish to the last result.
-func (e *env) runJob(ctx context.Context, job string, data *payloadSet) (time.Duration, *jobs.Result, error) {
-	n := data.len()
+// publishKeyed publishes the payloads as one job, each on its record's
+// keyed subject (the key from the pipeline's external id), as the producer
+// CLI does for an upsert pipeline.
+func (e *env) publishKeyed(ctx context.Context, job string, data *payloadSet, keys []string) error {
+	pub := messages.NewPublisher(e.js, messages.PublisherOptions{MaxPending: 2000})
+	base := e.topology().Subjects().Records("Account", "upsert")
+	for i := range data.len() {
+		if err := pub.PublishKeyedAsync(ctx, base, keys[i], data.at(i), messages.RecordMeta{Job: job, Seq: int64(i + 1), MsgID: job + "-" + strconv.Itoa(i+1)}); err != nil {
+			return err
+		}
+	}
+	return pub.Flush(ctx)
+}
+
+// runJob publishes n records with publish and waits for every outcome; the
+// clock runs from the first publish to the last result. Every record must
+// be loaded.
+func (e *env) runJob(ctx context.Context, job string, n int, publish func(context.Context) error) (time.Duration, *jobs.Result, error) {
 	start := time.Now()
 	var pubErr error
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		pubErr = e.publish(ctx, job, data)
+		pubErr = publish(ctx)
 	}()
-	res, err := jobs.Watch(ctx, e.js, jobs.Options{Job: job, Total: n, Since: start.Add(-time.Second)})
+	res, err := jobs.Watch(ctx, e.js, jobs.Options{Topology: e.topology(), Job: job, Total: n, Since: start.Add(-time.Second), OnProgress: e.progress})
 	elapsed := time.Since(start)
 	wg.Wait()
 	if pubErr != nil {

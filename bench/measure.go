@@ -3,146 +3,318 @@ package main
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kinetic-sync/kinetic/pkg/messages"
-	"github.com/kinetic-sync/kinetic/pkg/pipeline"
 	"github.com/kinetic-sync/kinetic/pkg/salesforce"
 	"github.com/kinetic-sync/kinetic/pkg/salesforce/sfsim"
 )
 
+// group is one measurement: -only names it. once: it runs in the first
+// trial only (a chart's sweep, or memory, whose figure is the kernel's
+// exact high-water mark rather than a timing).
+type group struct {
+	name string
+	once bool
+	f    func(context.Context, *Report, *trial) error
+}
+
+func (h *harness) groups() []group {
+	return []group{
+		{"limit", false, h.measureLimit},
+		{"e2e", false, h.measureEndToEnd},
+		{"cluster", false, h.measureCluster},
+		{"loaders", false, h.measureLoaders},
+		{"realistic", false, h.measureRealistic},
+		{"keyed", false, h.measureKeyed},
+		{"bulk", false, h.measureBulk},
+		{"sweep", true, h.measureSweep},
+		{"memory", true, h.measureMemory},
+	}
+}
+
+func groupNames() []string {
+	var h harness
+	var names []string
+	for _, g := range h.groups() {
+		names = append(names, g.name)
+	}
+	return names
+}
+
 func (h *harness) runAll(ctx context.Context) (*Report, error) {
 	r := newReport(h.o)
-	steps := []struct {
-		name string
-		f    func(context.Context, *Report) error
-	}{
-		{"limit", h.measureLimit},
-		{"e2e", h.measureEndToEnd},
-		{"latency", h.measureLatency},
-		{"seed", h.measureSeed},
-		{"scaling", h.measureScaling},
-		{"bulk", h.measureBulk},
-		{"memory", h.measureMemory},
+	for _, name := range strings.Split(h.o.only, ",") {
+		if name = strings.TrimSpace(name); name != "" && !contains(groupNames(), name) {
+			return r, fmt.Errorf("-only: unknown measurement %q (want %s)", name, strings.Join(groupNames(), ","))
+		}
 	}
-	for _, s := range steps {
-		if !h.want(s.name) {
-			continue
+	var trials []*trial
+	for k := 1; k <= h.o.trials; k++ {
+		t := &trial{k: k, vals: map[string]float64{}}
+		trials = append(trials, t)
+		h.printf("=== trial %d of %d", k, h.o.trials)
+		for _, g := range h.groups() {
+			if !h.want(g.name) || (g.once && k > 1) {
+				continue
+			}
+			if err := g.f(ctx, r, t); err != nil {
+				return r, fmt.Errorf("trial %d, %s: %w", k, g.name, err)
+			}
 		}
-		if err := s.f(ctx, r); err != nil {
-			return r, fmt.Errorf("%s: %w", s.name, err)
-		}
+		derive(t)
+	}
+	h.autoThreshold(r, trials)
+	for _, t := range trials {
+		r.addTrial(t)
 	}
 	r.evaluate()
 	return r, nil
 }
 
-// (1) The limit: raw JetStream on an embedded server with file storage.
-// Async-publish N messages the size of a benchmark record, then pull them
-// with explicit acks in batches of 200.
-func (h *harness) measureLimit(ctx context.Context, r *Report) error {
-	n := h.o.sizes.Limit
-	h.printf("(1) limit: raw JetStream, %d messages", n)
-	e, err := h.newEnv(sfsim.Faults{})
+func contains(xs []string, x string) bool {
+	for _, s := range xs {
+		if s == x {
+			return true
+		}
+	}
+	return false
+}
+
+// derive computes a trial's ratios between groups; a ratio whose reference
+// was not run in the trial is left out (the report prints n/a).
+func derive(t *trial) {
+	t.ratio("e2e.ratio_ceiling", "e2e.rate", "ceiling.rate")
+	t.ratio("e2e.ratio_raw", "e2e.rate", "raw.rate")
+	t.ratio("keyed.e2e.ratio_raw", "keyed.e2e.rate", "raw.rate")
+	t.ratio("cluster.ratio_single", "cluster.rate", "e2e.rate")
+}
+
+// (A) The broker ceiling, like for like with the end-to-end run: Kinetic's
+// streams (file storage, the same replicas), a publisher with Nats-Msg-Id
+// headers running at the same time as a consumer that pulls 200 at a time,
+// acks each message and writes one message to the results stream per batch.
+// Then, as a secondary figure, the old raw measurement: publish everything
+// without headers, then consume.
+func (h *harness) measureLimit(ctx context.Context, r *Report, t *trial) error {
+	n := h.o.sizes.Ceiling
+	h.printf("(A) broker ceiling: %d messages, publish and consume together", n)
+	rate, err := h.ceiling(ctx, n)
 	if err != nil {
 		return err
+	}
+	t.set("ceiling.rate", rate)
+	h.printf("    %.0f msg/s", rate)
+	raw, err := h.rawLimit(ctx, n)
+	if err != nil {
+		return err
+	}
+	t.set("raw.rate", raw)
+	h.printf("    raw (old figure): %.0f msg/s", raw)
+	return nil
+}
+
+func (h *harness) ceiling(ctx context.Context, n int) (float64, error) {
+	e, err := h.newEnv(sfsim.Faults{})
+	if err != nil {
+		return 0, err
+	}
+	defer e.close()
+	topo := e.topology()
+	if err := topo.Ensure(ctx, e.js); err != nil {
+		return 0, err
+	}
+	s, err := e.js.Stream(ctx, topo.WithDefaults().RecordsStream())
+	if err != nil {
+		return 0, err
+	}
+	cons, err := s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "ceiling", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 10_000})
+	if err != nil {
+		return 0, err
+	}
+	payload, err := messages.EncodeRecord(record(1, 0))
+	if err != nil {
+		return 0, err
+	}
+	// A batch result of 200 records is about this size (sequence, status
+	// and id per record).
+	result := []byte(strings.Repeat(`{"seq":123456,"status":"loaded","id":"001000000000123AAA"},`, 200))
+	subj := topo.Subjects().Records("Account", "upsert")
+	resSubj := topo.Subjects().Results("bench", "ceiling")
+	start := time.Now()
+	var pubErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range n {
+			m := nats.NewMsg(subj)
+			m.Data = payload
+			m.Header.Set(jetstream.MsgIDHeader, "ceiling-"+strconv.Itoa(i+1))
+			if _, err := e.js.PublishMsgAsync(m); err != nil {
+				pubErr = err
+				return
+			}
+		}
+		select {
+		case <-e.js.PublishAsyncComplete():
+		case <-time.After(5 * time.Minute):
+			pubErr = fmt.Errorf("publish did not complete")
+		}
+	}()
+	got := 0
+	for got < n {
+		b, err := cons.Fetch(200, jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			return 0, err
+		}
+		k := 0
+		for m := range b.Messages() {
+			if err := m.Ack(); err != nil {
+				return 0, err
+			}
+			k++
+		}
+		if k == 0 {
+			if pubErr != nil {
+				return 0, pubErr
+			}
+			continue
+		}
+		if _, err := e.js.Publish(ctx, resSubj, result); err != nil {
+			return 0, err
+		}
+		got += k
+	}
+	elapsed := time.Since(start)
+	wg.Wait()
+	if pubErr != nil {
+		return 0, pubErr
+	}
+	return float64(n) / elapsed.Seconds(), nil
+}
+
+func (h *harness) rawLimit(ctx context.Context, n int) (float64, error) {
+	e, err := h.newEnv(sfsim.Faults{})
+	if err != nil {
+		return 0, err
 	}
 	defer e.close()
 	s, err := e.js.CreateStream(ctx, jetstream.StreamConfig{Name: "LIMIT", Subjects: []string{"limit.>"},
 		Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	payload, err := messages.EncodeRecord(record(1, 0))
 	if err != nil {
-		return err
+		return 0, err
 	}
 	start := time.Now()
-	for i := 0; i < n; i++ {
+	for range n {
 		if _, err := e.js.PublishAsync("limit.Account.upsert", payload); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	select {
 	case <-e.js.PublishAsyncComplete():
 	case <-time.After(5 * time.Minute):
-		return fmt.Errorf("publish did not complete")
+		return 0, fmt.Errorf("publish did not complete")
 	}
-	pub := time.Since(start)
 	cons, err := s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "limit", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 10_000})
 	if err != nil {
-		return err
+		return 0, err
 	}
-	start = time.Now()
 	got := 0
 	for got < n {
 		b, err := cons.Fetch(200, jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
-			return err
+			return 0, err
 		}
 		k := 0
 		for m := range b.Messages() {
 			if err := m.Ack(); err != nil {
-				return err
+				return 0, err
 			}
 			k++
 		}
 		if k == 0 {
-			return fmt.Errorf("consumed %d of %d", got, n)
+			return 0, fmt.Errorf("consumed %d of %d", got, n)
 		}
 		got += k
 	}
-	consume := time.Since(start)
-	r.Limit = LimitResult{N: n, PayloadBytes: len(payload),
-		PublishRate: float64(n) / pub.Seconds(), ConsumeRate: float64(n) / consume.Seconds(), Rate: float64(n) / (pub + consume).Seconds()}
-	h.printf("    publish %.0f msg/s, consume %.0f msg/s, publish+consume %.0f msg/s", r.Limit.PublishRate, r.Limit.ConsumeRate, r.Limit.Rate)
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// (A) End to end with no injected latency: the producer library publishes
+// N records; 2 in-process workers × 8 calls map and load them into the
+// simulator. The records upsert over e2eKeys external ids, so that the
+// simulator's org (in this process) does not grow with the run. The first
+// trial is profiled.
+func (h *harness) measureEndToEnd(ctx context.Context, r *Report, t *trial) error {
+	rate, rpc, err := h.endToEnd(ctx, t.k == 1, 0)
+	if err != nil {
+		return err
+	}
+	t.set("e2e.rate", rate)
+	t.set("e2e.records_per_call", rpc)
 	return nil
 }
 
-// (2) End to end with no injected latency: the producer library publishes
-// N records; W workers map and load them into the simulator. The clock runs
-// from the first publish to the last BatchResult received.
-//
-// The records upsert over e2eKeys external ids: the first e2eKeys create
-// records, the rest update them. The simulator's org lives in this process,
-// unlike a real org, and with one stored record per input every garbage
-// collection of the process (Kinetic's included) would mark 200,000 stored
-// records: measured, 45–46k records/s (48–50% of the limit) against
-// 50–52k with the bounded key set. What Kinetic does per record is the same.
-func (h *harness) measureEndToEnd(ctx context.Context, r *Report) error {
-	n, w := h.o.sizes.EndToEnd, endToEndWorkers
-	h.printf("(2) end to end, no latency: %d records, %d workers (profiled)", n, w)
-	e, err := h.newEnv(sfsim.Faults{})
+// (F) The same on a 3-node in-process cluster with R3 streams.
+func (h *harness) measureCluster(ctx context.Context, r *Report, t *trial) error {
+	rate, _, err := h.endToEnd(ctx, false, 3)
 	if err != nil {
 		return err
+	}
+	t.set("cluster.rate", rate)
+	return nil
+}
+
+func (h *harness) endToEnd(ctx context.Context, profiled bool, clusterSize int) (rate, perCall float64, err error) {
+	n, w := h.o.sizes.EndToEnd, endToEndWorkers
+	where := "single node"
+	if clusterSize > 0 {
+		where = fmt.Sprintf("%d-node cluster, R%d", clusterSize, clusterSize)
+	}
+	h.printf("(A/F) end to end, no latency, %s: %d records, %d workers × %d calls", where, n, w, endToEndCalls)
+	e, err := h.newEnvOn(sfsim.Faults{}, clusterSize)
+	if err != nil {
+		return 0, 0, err
 	}
 	defer e.close()
 	stop, err := e.startWorkers(w, endToEndCalls)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	defer stop()
 	data, err := payloads(n, e2eKeys)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	var elapsed time.Duration
-	err = h.profile("e2e", func() error {
+	f := func() error {
 		var err error
-		elapsed, _, err = e.runJob(ctx, "e2e", data)
-		return err
-	})
-	if err != nil {
+		elapsed, _, err = e.runJob(ctx, "e2e", n, func(ctx context.Context) error { return e.publish(ctx, "e2e", data) })
 		return err
 	}
+	if profiled {
+		err = h.profile("e2e", f)
+	} else {
+		err = f()
+	}
+	if err != nil {
+		return 0, 0, err
+	}
 	st := e.sim.Stats()
-	r.EndToEnd = EndToEndResult{N: n, Workers: w, Rate: float64(n) / elapsed.Seconds(), Seconds: elapsed.Seconds(),
-		APICalls: collectionsCalls(st), RecordsPerCall: recordsPerCall(st)}
-	h.printf("    %.0f records/s in %.1fs, %d calls, %.1f records per call", r.EndToEnd.Rate, r.EndToEnd.Seconds, r.EndToEnd.APICalls, r.EndToEnd.RecordsPerCall)
-	return nil
+	rate = float64(n) / elapsed.Seconds()
+	h.printf("    %.0f records/s in %.1fs, %.1f records per call", rate, elapsed.Seconds(), recordsPerCall(st))
+	return rate, recordsPerCall(st), nil
 }
 
 // e2eKeys bounds the distinct external ids of the end-to-end run.
@@ -166,159 +338,167 @@ func (h *harness) latencyFaults() sfsim.Faults {
 	return sfsim.Faults{Latency: h.o.latency, LatencyPerRecord: h.o.perRec}
 }
 
-// bound is W×C×200 records per full-call latency.
-func (h *harness) bound(workers int) float64 {
-	return float64(workers*perWorkerCalls*200) / h.fullCallLatency().Seconds()
+// bound is concurrency × 200 records per full-call latency.
+func (h *harness) bound(concurrency int) float64 {
+	return float64(concurrency*200) / h.fullCallLatency().Seconds()
 }
 
-// latencyRun runs one latency-bound job with w workers.
-func (h *harness) latencyRun(ctx context.Context, n, w int) (rate float64, st sfsim.Stats, err error) {
+// loaderRun is one side of the loader comparison.
+type loaderRun struct {
+	rate       float64
+	cpu        float64 // CPU of the loader or worker processes, s per M records
+	harnessCPU float64 // CPU of this process meanwhile (simulator; for Kinetic also nats-server, producer, follower), s per M
+}
+
+// kineticProcs runs one latency-bound job through `replicas` worker
+// processes with `calls` calls each.
+func (h *harness) kineticProcs(ctx context.Context, n, replicas, calls int) (loaderRun, error) {
+	var out loaderRun
 	e, err := h.newEnv(h.latencyFaults())
 	if err != nil {
-		return 0, st, err
+		return out, err
 	}
 	defer e.close()
-	stop, err := e.startWorkers(w, perWorkerCalls)
+	_, pipelinesFile, err := e.pipelines(calls)
 	if err != nil {
-		return 0, st, err
+		return out, err
 	}
-	defer stop()
+	ps, err := h.startWorkerProcs(ctx, e.url, e.sim.SalesforceConfig(), pipelinesFile, replicas, calls)
+	if err != nil {
+		return out, err
+	}
+	defer stopProcs(ps)
 	data, err := payloads(n, 0)
 	if err != nil {
-		return 0, st, err
+		return out, err
 	}
-	elapsed, _, err := e.runJob(ctx, fmt.Sprintf("lat-w%d", w), data)
+	job := fmt.Sprintf("k%dx%d", replicas, calls)
+	cpu0, self0 := procsCPU(ps), selfCPU()
+	elapsed, _, err := e.runJob(ctx, job, n, func(ctx context.Context) error { return e.publish(ctx, job, data) })
 	if err != nil {
-		return 0, st, err
+		return out, err
 	}
-	return float64(n) / elapsed.Seconds(), e.sim.Stats(), nil
+	cpu, self := procsCPU(ps)-cpu0, selfCPU()-self0
+	out = loaderRun{rate: float64(n) / elapsed.Seconds(), cpu: perMillion(cpu, n), harnessCPU: perMillion(self, n)}
+	return out, nil
 }
 
-// (3) Latency-bound: the simulator adds 250 ms per call plus 1 ms per record.
-func (h *harness) measureLatency(ctx context.Context, r *Report) error {
-	n, w := h.o.sizes.Latency, latencyWorkers
-	h.printf("(3) latency-bound: %d records, %d workers × %d calls, %v + %v/record per call", n, w, perWorkerCalls, h.o.latency, h.o.perRec)
-	rate, st, err := h.latencyRun(ctx, n, w)
+// baselineRun runs the baseline loader (a child process) against a fresh
+// simulator with the same latency.
+func (h *harness) baselineRun(ctx context.Context, n, workers int) (loaderRun, error) {
+	var out loaderRun
+	e, err := h.newEnv(h.latencyFaults())
+	if err != nil {
+		return out, err
+	}
+	defer e.close()
+	data, err := payloads(n, 0)
+	if err != nil {
+		return out, err
+	}
+	self0 := selfCPU()
+	res, err := h.runBaseline(ctx, e.sim.SalesforceConfig(), data, workers)
+	if err != nil {
+		return out, err
+	}
+	self := selfCPU() - self0
+	return loaderRun{rate: float64(n) / res.Seconds, cpu: res.CPU / float64(n) * 1e6, harnessCPU: perMillion(self, n)}, nil
+}
+
+// (B, C) Kinetic against the loader a user would write: the same simulator
+// and latency (450 ms a 200-record call), 16 calls in flight in total; then
+// 4 worker processes × 4 calls, and the original's approach.
+func (h *harness) measureLoaders(ctx context.Context, r *Report, t *trial) error {
+	c := loaderConcurrency
+	n := h.o.sizes.PerCall * c
+	h.printf("(B) baseline loader: %d records, %d goroutines, %v a call", n, c, h.fullCallLatency())
+	base, err := h.baselineRun(ctx, n, c)
 	if err != nil {
 		return err
 	}
-	b := h.bound(w)
-	r.Latency = LatencyResult{N: n, Workers: w, Concurrency: perWorkerCalls, CallLatency: h.fullCallLatency().String(),
-		Rate: rate, Bound: b, RatioToBound: rate / b, APICalls: collectionsCalls(st), RecordsPerCall: recordsPerCall(st)}
-	h.printf("    %.0f records/s, bound %.0f (%.1f%%), %.1f records per call", rate, b, 100*rate/b, r.Latency.RecordsPerCall)
+	h.printf("    %.0f records/s, %.1f CPU s per M records (loader process)", base.rate, base.cpu)
+	h.printf("(B) Kinetic: %d records, 1 worker process × %d calls", n, c)
+	k, err := h.kineticProcs(ctx, n, 1, c)
+	if err != nil {
+		return err
+	}
+	h.printf("    %.0f records/s, %.1f CPU s per M records (worker process)", k.rate, k.cpu)
+	h.printf("(C) Kinetic: %d records, 4 worker processes × %d calls", n, c/4)
+	k4, err := h.kineticProcs(ctx, n, 4, c/4)
+	if err != nil {
+		return err
+	}
+	h.printf("    %.0f records/s, %.1f CPU s per M records (4 worker processes)", k4.rate, k4.cpu)
+	seed, err := h.seedRun(ctx)
+	if err != nil {
+		return err
+	}
+	t.set("base.rate", base.rate)
+	t.set("base.cpu", base.cpu)
+	t.set("k16.rate", k.rate)
+	t.set("k16.cpu", k.cpu)
+	t.set("k16.ratio_base", k.rate/base.rate)
+	t.set("k16.ratio_bound", k.rate/h.bound(c))
+	t.set("k16.cpu_ratio", k.cpu/base.cpu)
+	broker := max(k.harnessCPU-base.harnessCPU, 0)
+	t.set("k16.cpu_broker", broker)
+	t.set("k16.cpu_total_ratio", (k.cpu+broker)/base.cpu)
+	t.set("k4x4.rate", k4.rate)
+	t.set("k4x4.cpu", k4.cpu)
+	t.set("k4x4.ratio_k16", k4.rate/k.rate)
+	t.set("seed.rate", seed)
+	t.set("k16.ratio_seed", k.rate/seed)
 	return nil
 }
 
-// (4) The original's approach on the same simulator and latency: one
+// seedRun is the original's approach on the same simulator and latency: one
 // sequential single-record REST call per record.
-func (h *harness) measureSeed(ctx context.Context, r *Report) error {
+func (h *harness) seedRun(ctx context.Context) (float64, error) {
 	n := h.o.sizes.Seed
-	h.printf("(4) the original's approach: %d records, one call each", n)
+	h.printf("(B) the original's approach: %d records, one call each", n)
 	e, err := h.newEnv(h.latencyFaults())
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer e.close()
 	c, err := salesforce.New(e.sim.SalesforceConfig())
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if _, err := c.InstanceURL(ctx); err != nil {
-		return err
+		return 0, err
 	}
 	start := time.Now()
-	for i := 0; i < n; i++ {
+	for i := range n {
 		rec := record(i, 0)
 		if _, err := c.CreateRecord(ctx, "Account", salesforce.Record{"Name": rec["company"], "External_Key__c": rec["ext_id"]}); err != nil {
+			return 0, err
+		}
+	}
+	rate := float64(n) / time.Since(start).Seconds()
+	h.printf("    %.2f records/s", rate)
+	return rate, nil
+}
+
+// (chart) Throughput against total concurrency, Kinetic (one worker
+// process) and the baseline, N = PerCall × C so that each run lasts about
+// as long. First trial only.
+func (h *harness) measureSweep(ctx context.Context, r *Report, t *trial) error {
+	for _, c := range h.o.sizes.Sweep {
+		n := h.o.sizes.PerCall * c
+		h.printf("(sweep) concurrency %d: %d records, baseline and Kinetic 1×%d", c, n, c)
+		base, err := h.baselineRun(ctx, n, c)
+		if err != nil {
 			return err
 		}
-	}
-	r.Seed = SeedResult{N: n, Rate: float64(n) / time.Since(start).Seconds()}
-	h.printf("    %.2f records/s", r.Seed.Rate)
-	return nil
-}
-
-// (7) Scaling: W = 1, 2, 4 in the latency-bound setting.
-func (h *harness) measureScaling(ctx context.Context, r *Report) error {
-	n := h.o.sizes.Scaling
-	for _, w := range []int{1, 2, 4} {
-		h.printf("(7) scaling: %d records, %d workers", n, w)
-		rate, _, err := h.latencyRun(ctx, n, w)
+		k, err := h.kineticProcs(ctx, n, 1, c)
 		if err != nil {
 			return err
 		}
-		p := ScalingPoint{Workers: w, Rate: rate, Bound: h.bound(w)}
-		if len(r.Scaling) > 0 {
-			p.Speedup = rate / r.Scaling[0].Rate
-		} else {
-			p.Speedup = 1
-		}
-		r.Scaling = append(r.Scaling, p)
-		h.printf("    %.0f records/s (bound %.0f), speedup %.2f×", rate, p.Bound, p.Speedup)
+		h.printf("    baseline %.0f, Kinetic %.0f records/s (bound %.0f)", base.rate, k.rate, h.bound(c))
+		t.set(fmt.Sprintf("sweep.%d.base", c), base.rate)
+		t.set(fmt.Sprintf("sweep.%d.kinetic", c), k.rate)
+		t.set(fmt.Sprintf("sweep.%d.bound", c), h.bound(c))
 	}
 	return nil
-}
-
-// (8) Bulk API 2.0 against Collections for the same records, through
-// Pipeline.Sync, no injected latency.
-func (h *harness) measureBulk(ctx context.Context, r *Report) error {
-	n := h.o.sizes.Bulk
-	h.printf("(8) Bulk API 2.0 vs Collections: %d records each", n)
-	recs := make([]map[string]any, n)
-	for i := range recs {
-		recs[i] = record(i, 0)
-	}
-	run := func(api pipeline.API) (time.Duration, int, error) {
-		e, err := h.newEnv(sfsim.Faults{})
-		if err != nil {
-			return 0, 0, err
-		}
-		defer e.close()
-		cfg, _, err := e.pipelines(8)
-		if err != nil {
-			return 0, 0, err
-		}
-		client, err := salesforce.New(e.sim.SalesforceConfig())
-		if err != nil {
-			return 0, 0, err
-		}
-		pc, _ := cfg.Pipeline("bench")
-		opts := pc.Options(client)
-		opts.API = api
-		opts.BulkPoll = salesforce.PollPolicy{Initial: 100 * time.Millisecond, Max: time.Second}
-		p, err := pipeline.New(opts)
-		if err != nil {
-			return 0, 0, err
-		}
-		start := time.Now()
-		res, err := p.Sync(ctx, recs)
-		if err != nil {
-			return 0, 0, err
-		}
-		if res.SuccessCount != n {
-			return 0, 0, fmt.Errorf("%s: %d of %d loaded", api, res.SuccessCount, n)
-		}
-		return time.Since(start), res.Metadata.APICalls, nil
-	}
-	bt, bc, err := run(pipeline.APIBulk)
-	if err != nil {
-		return err
-	}
-	ct, cc, err := run(pipeline.APICollections)
-	if err != nil {
-		return err
-	}
-	r.Bulk = BulkResult{N: n, BulkSeconds: bt.Seconds(), BulkCalls: bc, CollectionsSeconds: ct.Seconds(), CollectionsCalls: cc, CallRatio: float64(cc) / float64(bc)}
-	h.printf("    bulk %.1fs / %d calls, collections %.1fs / %d calls: %.0f× fewer calls", bt.Seconds(), bc, ct.Seconds(), cc, r.Bulk.CallRatio)
-	return nil
-}
-
-// ensureStreams creates Kinetic's streams (as a worker would) before a
-// backlog is published.
-func ensureStreams(ctx context.Context, nc *nats.Conn) error {
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
-	return messages.Topology{}.Ensure(ctx, js)
 }

@@ -7,53 +7,74 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kinetic-sync/kinetic/internal/worker"
 	"github.com/kinetic-sync/kinetic/pkg/messages"
-	"github.com/kinetic-sync/kinetic/pkg/salesforce/sfsim"
 )
 
-// (6) Memory: one worker, as its own process, drains a backlog published
-// before it starts. Its heap (go_memstats_heap_inuse_bytes from /metrics) is
-// sampled every 100 ms and its peak RSS read from /proc (VmHWM). The same is
-// done with a backlog ten times smaller: flat memory means the two peaks
-// match. Flatness is judged on RSS, whose peak the kernel records exactly;
-// the sampled heap peak is reported beside it. The backlog cycles over
-// 10,000 external ids so that the simulator's org does not grow with it.
-func (h *harness) measureMemory(ctx context.Context, r *Report) error {
-	bin := filepath.Join(h.work, "worker")
-	h.printf("(6) memory: building the worker binary")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/worker")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return fmt.Errorf("building the worker: %w", err)
+// (H) Memory under large records: one worker process, 8 calls, a slow
+// Salesforce (450 ms a 200-record call), drains a backlog of records
+// carrying a `size` KiB field the mapping does not use, published before it
+// starts. Its peak RSS is the kernel's high-water mark (VmHWM, exact); its
+// heap is sampled from /metrics every 100 ms. The byte budget is the
+// worker's max_inflight_bytes default. 256 KiB records with a small and a
+// large backlog give the target (flat, under the budget + 64 MiB); the
+// other sizes, one backlog each, the chart.
+func (h *harness) measureMemory(ctx context.Context, r *Report, t *trial) error {
+	budget := float64(worker.DefaultMaxInflightBytes) / (1 << 20)
+	t.set("mem.256.budget", budget)
+	for _, kib := range h.o.sizes.MemSizes {
+		n := h.o.sizes.MemSweepN
+		if kib == 256 {
+			n = h.o.sizes.MemSmall
+		}
+		d, err := h.drain(ctx, n, kib)
+		if err != nil {
+			return err
+		}
+		t.set(fmt.Sprintf("mem.size.%d.rss", kib), d.rss)
+		t.set(fmt.Sprintf("mem.size.%d.heap", kib), d.heap)
+		if kib == 256 {
+			t.set("mem.256.small.rss", d.rss)
+		}
 	}
-	ref, err := h.drain(ctx, bin, h.o.sizes.BacklogRef)
+	// The same small backlog with the Go runtime's soft memory limit set
+	// to the budget + 32 MiB (an operator's setting, GOMEMLIMIT): how much
+	// of the peak is garbage the collector has not yet reclaimed.
+	limit := fmt.Sprintf("GOMEMLIMIT=%dMiB", int(budget)+32)
+	d, err := h.drain(ctx, h.o.sizes.MemSmall, 256, limit)
 	if err != nil {
 		return err
 	}
-	big, err := h.drain(ctx, bin, h.o.sizes.Backlog)
+	t.set("mem.256.gomemlimit.rss", d.rss)
+	d, err = h.drain(ctx, h.o.sizes.MemLarge, 256)
 	if err != nil {
 		return err
 	}
-	r.Memory = MemoryResult{
-		Backlog: h.o.sizes.Backlog, PeakHeapMiB: big.heap, PeakRSSMiB: big.rss, DrainRate: big.rate,
-		BacklogRef: h.o.sizes.BacklogRef, RefPeakHeapMiB: ref.heap, RefPeakRSSMiB: ref.rss,
-		HeapGrowth: big.heap / ref.heap, RSSGrowth: big.rss / ref.rss,
-	}
+	t.set("mem.256.large.rss", d.rss)
+	t.set("mem.256.rate", d.rate)
+	t.ratio("mem.256.growth", "mem.256.large.rss", "mem.256.small.rss")
 	return nil
 }
 
 type drainResult struct{ heap, rss, rate float64 }
 
-func (h *harness) drain(ctx context.Context, bin string, n int) (drainResult, error) {
+// bigPayload is the i-th benchmark record with a `blob` field of kib KiB.
+func bigPayload(i, kib int, blob string) ([]byte, error) {
+	rec := record(i, 10_000)
+	rec["blob"] = blob
+	return messages.EncodeRecord(rec)
+}
+
+func (h *harness) drain(ctx context.Context, n, kib int, env ...string) (drainResult, error) {
 	var out drainResult
-	e, err := h.newEnv(sfsim.Faults{})
+	e, err := h.newEnv(h.latencyFaults())
 	if err != nil {
 		return out, err
 	}
@@ -61,52 +82,39 @@ func (h *harness) drain(ctx context.Context, bin string, n int) (drainResult, er
 	if err := ensureStreams(ctx, e.nc); err != nil {
 		return out, err
 	}
-	h.printf("(6) memory: publishing a backlog of %d records", n)
-	data, err := payloads(n, 10_000)
-	if err != nil {
-		return out, err
-	}
-	if err := e.publish(ctx, fmt.Sprintf("backlog-%d", n), data); err != nil {
-		return out, err
-	}
-	_, pipelinesFile, err := e.pipelines(perWorkerCalls)
-	if err != nil {
-		return out, err
-	}
-	port, err := freePort()
-	if err != nil {
-		return out, err
-	}
-	sf := e.sim.SalesforceConfig()
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(),
-		"NATS_URL="+e.nats.ClientURL(),
-		"KINETIC_PIPELINES="+pipelinesFile,
-		"KINETIC_METRICS_ADDR=127.0.0.1:"+strconv.Itoa(port),
-		"KINETIC_LOG_LEVEL=warn",
-		"SF_LOGIN_URL="+sf.LoginURL, "SF_ALLOW_HTTP=true", "SF_CLIENT_ID="+sf.ClientID, "SF_USERNAME="+sf.Username, "SF_PRIVATE_KEY="+sf.PrivateKey,
-	)
-	cmd.Stderr = os.Stderr
-	h.printf("(6) memory: one worker process drains it")
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return out, err
-	}
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			_ = cmd.Process.Kill()
+	h.printf("(H) memory: publishing a backlog of %d records of %d KiB", n, kib)
+	blob := strings.Repeat("x", kib<<10-200)
+	pub := messages.NewPublisher(e.js, messages.PublisherOptions{MaxPending: max(16, min(2000, 16<<20/(kib<<10)))})
+	subj := messages.Subjects{}.Records("Account", "upsert")
+	job := fmt.Sprintf("backlog-%d-%d", n, kib)
+	for i := range n {
+		b, err := bigPayload(i, kib, blob)
+		if err != nil {
+			return out, err
 		}
-	}()
+		if err := pub.PublishAsync(ctx, subj, b, messages.RecordMeta{Job: job, Seq: int64(i + 1), MsgID: job + "-" + strconv.Itoa(i+1)}); err != nil {
+			return out, err
+		}
+	}
+	if err := pub.Flush(ctx); err != nil {
+		return out, err
+	}
+	_, pipelinesFile, err := e.pipelines(memoryCalls)
+	if err != nil {
+		return out, err
+	}
+	h.printf("(H) memory: one worker process × %d calls drains it %v", memoryCalls, env)
+	start := time.Now()
+	ps, err := h.startWorkerProcs(ctx, e.url, e.sim.SalesforceConfig(), pipelinesFile, 1, memoryCalls, env...)
+	if err != nil {
+		return out, err
+	}
+	defer stopProcs(ps)
 	stream, err := e.js.Stream(ctx, messages.Topology{}.WithDefaults().RecordsStream())
 	if err != nil {
 		return out, err
 	}
-	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
+	metricsURL := fmt.Sprintf("http://127.0.0.1:%d/metrics", ps[0].metricsPort)
 	deadline := time.Now().Add(30 * time.Minute)
 	for {
 		if time.Now().After(deadline) || ctx.Err() != nil {
@@ -125,12 +133,15 @@ func (h *harness) drain(ctx context.Context, bin string, n int) (drainResult, er
 		}
 	}
 	out.rate = float64(n) / time.Since(start).Seconds()
-	if rss, ok := peakRSS(cmd.Process.Pid); ok {
+	if rss, ok := peakRSS(ps[0].cmd.Process.Pid); ok {
 		out.rss = rss
 	}
-	h.printf("    backlog %d: peak heap %.1f MiB, peak RSS %.1f MiB, drained at %.0f records/s", n, out.heap, out.rss, out.rate)
+	h.printf("    %d × %d KiB: peak heap %.1f MiB, peak RSS %.1f MiB, drained at %.0f records/s", n, kib, out.heap, out.rss, out.rate)
 	return out, nil
 }
+
+// memoryCalls is the concurrency of the memory measurement.
+const memoryCalls = 8
 
 func freePort() (int, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -173,4 +184,14 @@ func peakRSS(pid int) (float64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// ensureStreams creates Kinetic's streams (as a worker would) before a
+// backlog is published.
+func ensureStreams(ctx context.Context, nc *nats.Conn) error {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	return messages.Topology{}.Ensure(ctx, js)
 }

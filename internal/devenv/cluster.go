@@ -3,6 +3,7 @@ package devenv
 import (
 	"fmt"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -24,15 +25,38 @@ type Cluster struct {
 // accepts connections; JetStream's meta leader may still be being elected.
 func StartTestCluster(tb testing.TB, n int) *Cluster {
 	tb.Helper()
-	c := &Cluster{tb: tb}
-	tb.Cleanup(c.Shutdown)
+	c, err := startCluster(n, func(int) string { return tb.TempDir() })
+	if c != nil {
+		c.tb = tb
+		tb.Cleanup(c.Shutdown)
+	}
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+// StartCluster is StartTestCluster outside tests (the benchmark harness;
+// Kill and Restart need a test cluster):
+// server k stores in storeDir/n<k>; the caller shuts the cluster down.
+func StartCluster(n int, storeDir string) (*Cluster, error) {
+	c, err := startCluster(n, func(k int) string { return filepath.Join(storeDir, fmt.Sprintf("n%d", k+1)) })
+	if err != nil && c != nil {
+		c.Shutdown()
+		return nil, err
+	}
+	return c, err
+}
+
+func startCluster(n int, store func(k int) string) (*Cluster, error) {
+	c := &Cluster{}
 	// JetStream clustering needs configured routes: reserve the cluster ports.
 	ports := make([]int, n)
 	var routes []string
 	for k := range ports {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			tb.Fatal(err)
+			return c, err
 		}
 		ports[k] = l.Addr().(*net.TCPAddr).Port
 		l.Close()
@@ -41,24 +65,24 @@ func StartTestCluster(tb testing.TB, n int) *Cluster {
 	for k := range n {
 		o := &server.Options{
 			ServerName: fmt.Sprintf("n%d", k+1), Host: "127.0.0.1", Port: -1,
-			JetStream: true, StoreDir: tb.TempDir(), NoLog: true, NoSigs: true,
+			JetStream: true, StoreDir: store(k), NoLog: true, NoSigs: true,
 			MaxPayload: 8 << 20,
 			Cluster:    server.ClusterOpts{Name: "kinetic-test", Host: "127.0.0.1", Port: ports[k]},
 			Routes:     server.RoutesFromStr(strings.Join(routes, ",")),
 		}
 		s, err := server.NewServer(o)
 		if err != nil {
-			tb.Fatal(err)
+			return c, err
 		}
 		go s.Start()
 		c.Servers, c.opts = append(c.Servers, s), append(c.opts, o)
 	}
 	for _, s := range c.Servers {
 		if !s.ReadyForConnections(20 * time.Second) {
-			tb.Fatalf("server %s not ready", s.Name())
+			return c, fmt.Errorf("server %s not ready", s.Name())
 		}
 	}
-	return c
+	return c, nil
 }
 
 // URLs lists the client URLs of the running servers, comma-separated.

@@ -21,7 +21,10 @@ type SimOptions struct {
 	// SchemaFile adds custom objects and fields (examples/schema.yaml).
 	SchemaFile string
 	Faults     sfsim.Faults
-	Logger     zerolog.Logger
+	// BulkBatchSize is the simulator's Bulk API internal batch size.
+	// Default sfsim's (10,000).
+	BulkBatchSize int
+	Logger        zerolog.Logger
 }
 
 // Sim is a running simulator with a key pair it trusts, so that clients use
@@ -39,7 +42,7 @@ func StartSim(o SimOptions) (*Sim, error) {
 	if o.Addr == "" {
 		o.Addr = "127.0.0.1:0"
 	}
-	cfg := sfsim.Config{Faults: o.Faults, Logger: o.Logger}
+	cfg := sfsim.Config{Faults: o.Faults, Logger: o.Logger, BulkBatchSize: o.BulkBatchSize}
 	if o.SchemaFile != "" {
 		s, err := sfsim.LoadSchemaFile(o.SchemaFile)
 		if err != nil {
