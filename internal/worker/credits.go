@@ -20,12 +20,19 @@ type credits struct {
 	usedN, usedB int
 	changed      chan struct{} // closed and replaced whenever room is given back
 	// avg is a running estimate of a record's size, to reserve bytes for
-	// a fetch in proportion to the records it asks for.
-	avg int
+	// a fetch in proportion to the records it asks for; seen once a fetch
+	// brought records.
+	avg  int
+	seen bool
 }
 
-func newCredits(maxN, maxB int) *credits {
-	return &credits{maxN: maxN, maxB: maxB, changed: make(chan struct{}), avg: 4 << 10}
+// newCredits starts the size estimate at half the largest record
+// (maxRecord/2, so a fetch reserves a largest record's room per record):
+// until records have been seen, a fetch must not bring more bytes than the
+// budget holds (a start at a few KiB let the first fetches of 256 KiB
+// records bring 50 MiB each). The estimate follows what fetches bring.
+func newCredits(maxN, maxB, maxRecord int) *credits {
+	return &credits{maxN: maxN, maxB: maxB, changed: make(chan struct{}), avg: max(1, maxRecord/2)}
 }
 
 // acquire reserves room for a fetch of up to want records, needing at
@@ -90,7 +97,11 @@ func (c *credits) adjust(n, bytes, got, gotBytes int) {
 	c.usedN += got - n
 	c.usedB += gotBytes - bytes
 	if got > 0 {
-		c.avg = (c.avg*7 + gotBytes/got) / 8
+		if c.seen {
+			c.avg = max(1, (c.avg*7+gotBytes/got)/8)
+		} else {
+			c.avg, c.seen = max(1, gotBytes/got), true // the first sizes replace the guess
+		}
 	}
 	c.signal()
 	c.mu.Unlock()

@@ -126,7 +126,7 @@ func newRunner(w *Worker, pc *pipeline.PipelineConfig) (*runner, error) {
 	if pc.Deletes {
 		r.modes = append(r.modes, string(pipeline.Delete))
 	}
-	r.credits = newCredits(set.MaxInflight, set.MaxInflightBytes)
+	r.credits = newCredits(set.MaxInflight, set.MaxInflightBytes, set.MaxRecordBytes)
 	r.finisher = newFinisher(r)
 	if r.keyed {
 		r.owner = newOwnership(r)
