@@ -193,6 +193,13 @@ func NewCluster(t *testing.T, o Options) *Cluster {
 		c.workerEnv[k] = v
 	}
 	c.Workers = c.startAll("worker", o.Workers, c.workerRequest)
+	if len(c.Workers) > 0 {
+		// Ready replicas share the keyed partitions through the workers
+		// bucket within a moment; a job published before that has records
+		// handed over from one replica to another (a redelivery that tests
+		// of clean runs would count).
+		c.Eventually("the workers to share the partitions", time.Minute, c.partitionsShared)
+	}
 	retries := 0
 	for _, w := range c.Workers {
 		retries += len(w.LogLines("setting up streams and consumers failed"))
@@ -460,6 +467,41 @@ func (c *Cluster) teardown() {
 
 // Eventually polls cond until it returns nil, failing the test with the
 // last error after timeout.
+// partitionsShared reports whether every worker is in the workers
+// bucket and each keyed pipeline's partitions are owned once each.
+func (c *Cluster) partitionsShared() error {
+	ws, err := messages.ListWorkers(c.ctx, c.JS, c.Topo)
+	if err != nil {
+		return err
+	}
+	if len(ws) != len(c.Workers) {
+		return fmt.Errorf("%d of %d workers announced", len(ws), len(c.Workers))
+	}
+	for _, pc := range c.Pipes.Pipelines {
+		if !pipeline.Keyed(pc.Mode) {
+			continue
+		}
+		owner := map[int]string{}
+		for _, w := range ws {
+			for _, wp := range w.Pipelines {
+				if wp.Name != pc.Name {
+					continue
+				}
+				for _, p := range wp.Partitions {
+					if o, dup := owner[p]; dup {
+						return fmt.Errorf("pipeline %s: partition %d owned by %s and %s", pc.Name, p, o, w.ID)
+					}
+					owner[p] = w.ID
+				}
+			}
+		}
+		if len(owner) != c.Topo.WithDefaults().Partitions {
+			return fmt.Errorf("pipeline %s: %d partitions owned", pc.Name, len(owner))
+		}
+	}
+	return nil
+}
+
 func (c *Cluster) Eventually(what string, timeout time.Duration, cond func() error) {
 	c.t.Helper()
 	if err := c.poll(timeout, cond); err != nil {
