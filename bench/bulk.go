@@ -55,7 +55,7 @@ func (h *harness) measureBulk(ctx context.Context, r *Report, t *trial) error {
 		for _, api := range []pipeline.API{pipeline.APICollections, pipeline.APIBulk} {
 			d, calls, err := h.syncRun(ctx, recs, api, h.bulkFaults(S, m, api), S*m, m)
 			if err != nil {
-				return fmt.Errorf("N=%d, %s: %w", N, api, err)
+				return fmt.Errorf("%d records, %s: %w", N, api, err)
 			}
 			sec[api] = d.Seconds() * float64(S*m)
 			h.printf("    %s: %.1f s at Salesforce's pace (%.1f s measured), %d API calls", api, sec[api], d.Seconds(), calls)
