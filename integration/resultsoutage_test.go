@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kinetic-sync/kinetic/internal/worker"
 	"github.com/kinetic-sync/kinetic/pkg/salesforce/sfsim"
 )
 
@@ -55,10 +56,17 @@ func TestResultsStreamOutage(t *testing.T) {
 	if before >= n {
 		t.Fatal("the job was done before the outage: the test proves nothing")
 	}
-	// At most the batches already in flight reach Salesforce: 3 workers × 4
-	// slots × 200 records. Without the wait, 8s of loading would be ~20,000.
-	if inFlight := 3 * 4 * 200; after-before > inFlight {
-		t.Errorf("%d records loaded while results could not be stored; at most the %d in flight should be", after-before, inFlight)
+	// At most the records the workers already held reach Salesforce: a
+	// replica holds up to max_inflight records of a pipeline (fetched and
+	// not settled, and nothing settles while results cannot be stored), so
+	// 3 × max_inflight. Without the wait, 8s of loading would be ~20,000.
+	set, err := worker.SettingsOf(j.Pipeline)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inFlight := len(c.Workers) * set.MaxInflight; after-before > inFlight {
+		t.Errorf("%d records loaded while results could not be stored; at most the %d held (%d workers × max_inflight %d) should be",
+			after-before, inFlight, len(c.Workers), set.MaxInflight)
 	}
 
 	res := c.Watch(j, 10*time.Minute)
