@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/kinetic-sync/kinetic/internal/worker"
-	"github.com/kinetic-sync/kinetic/pkg/messages"
 	"github.com/kinetic-sync/kinetic/pkg/pipeline"
 	"github.com/kinetic-sync/kinetic/pkg/salesforce/sfsim"
 )
@@ -24,26 +23,7 @@ func TestClusterLoadsKeyedRecords(t *testing.T) {
 		e.start(func(o *worker.Config) { o.ID = fmt.Sprintf("replica-%d", i) })
 	}
 	const n = 2000
-	pc, _ := e.cfg.Pipeline("accounts")
-	pub := messages.NewPublisher(e.js, messages.PublisherOptions{})
-	subj := e.topo.Subjects().Records(pc.SObject, string(pc.Mode))
-	for i, r := range accounts(n, "c") {
-		data, err := messages.EncodeRecord(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		key, rerr := pc.Key(r)
-		if rerr != nil {
-			t.Fatal(rerr)
-		}
-		meta := messages.RecordMeta{Job: "cluster", Seq: int64(i + 1), MsgID: fmt.Sprintf("cluster-%d", i+1)}
-		if err := pub.PublishKeyedAsync(ctxT(t), subj, key, data, meta); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := pub.Flush(ctxT(t)); err != nil {
-		t.Fatal(err)
-	}
+	e.publishKeyed("accounts", "cluster", accounts(n, "c"))
 	res := e.waitLong("cluster", n, 2*time.Minute)
 	if res.SuccessCount != n || e.live("Account") != n {
 		t.Fatalf("loaded %d of %d (%d in the org): %+v", res.SuccessCount, n, e.live("Account"), res.SyncResult)
@@ -75,25 +55,7 @@ func TestRestartedReplicaTakesItsPartitionsBack(t *testing.T) {
 	e.cfg = cfg
 	e.setupStreams()
 	const n = 3000
-	pc, _ := e.cfg.Pipeline("accounts")
-	pub := messages.NewPublisher(e.js, messages.PublisherOptions{})
-	subj := e.topo.Subjects().Records(pc.SObject, string(pc.Mode))
-	for i, r := range accounts(n, "rs") {
-		data, err := messages.EncodeRecord(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		key, rerr := pc.Key(r)
-		if rerr != nil {
-			t.Fatal(rerr)
-		}
-		if err := pub.PublishKeyedAsync(ctxT(t), subj, key, data, messages.RecordMeta{Job: "restart", Seq: int64(i + 1), MsgID: fmt.Sprintf("restart-%d", i+1)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := pub.Flush(ctxT(t)); err != nil {
-		t.Fatal(err)
-	}
+	e.publishKeyed("accounts", "restart", accounts(n, "rs"))
 	first := e.start(func(o *worker.Config) { o.ID = "same-name" })
 	e.waitFor("some records loaded", func() bool { return e.live("Account") > 200 })
 	// The crash, as the server sees one: the connection goes, nothing is
