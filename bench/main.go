@@ -89,6 +89,7 @@ type options struct {
 	out     string
 	only    string
 	trials  int
+	compare string // -compare: the tree to compare with
 	sizes   Sizes
 	latency time.Duration // per call
 	perRec  time.Duration // per record
@@ -102,6 +103,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&o.out, "out", "bench/out", "output directory (results.md, results.json, *.png, *.prof)")
 	fs.StringVar(&o.only, "only", "", "run only these measurements, comma-separated: "+strings.Join(groupNames(), ","))
 	fs.IntVar(&o.trials, "trials", 5, "trials of every repeated measurement (the short run makes 1)")
+	fs.StringVar(&o.compare, "compare", "", "compare with the code in this directory (a checkout before a change): build both harnesses and run their trials alternately; writes compare.md")
 	fs.BoolVar(&loader, "baseline-loader", false, "internal: run the baseline loader (the harness starts it as a child process)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -121,6 +123,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err
+	}
+	if o.compare != "" {
+		return runCompare(ctx, o, o.compare, stdout)
 	}
 	start := time.Now()
 	h, err := newHarness(o, stdout)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -329,6 +330,59 @@ func recordsPerCall(st sfsim.Stats) float64 {
 		return float64(st.Records) / float64(c)
 	}
 	return 0
+}
+
+// steadyRecordsPerCall is records per Collections call without the
+// smallest `tails` calls. Each replica that loads its own partitions ends
+// its share of a job with one call of whatever is left (its tail), which no
+// batching can fill; leaving one call per replica out measures how well
+// the calls before it were filled.
+func steadyRecordsPerCall(st sfsim.Stats, tails int) float64 {
+	sizes := make([]int, 0, len(st.CollectionsCallSizes))
+	for size := range st.CollectionsCallSizes {
+		sizes = append(sizes, size)
+	}
+	sort.Ints(sizes)
+	var records, calls int64
+	for _, size := range sizes {
+		n := st.CollectionsCallSizes[size]
+		if skip := min(n, int64(tails)); skip > 0 {
+			n -= skip
+			tails -= int(skip)
+		}
+		records += int64(size) * n
+		calls += n
+	}
+	if calls == 0 {
+		return 0
+	}
+	return float64(records) / float64(calls)
+}
+
+// partialCalls counts Collections calls carrying fewer than 200 records.
+func partialCalls(st sfsim.Stats) int64 {
+	var n int64
+	for size, calls := range st.CollectionsCallSizes {
+		if size < 200 {
+			n += calls
+		}
+	}
+	return n
+}
+
+// partialSizes lists the sizes of the calls carrying fewer than 200
+// records, smallest first (a size repeated once per call).
+func partialSizes(st sfsim.Stats) []int {
+	var out []int
+	for size, calls := range st.CollectionsCallSizes {
+		for range min(calls, 20) {
+			if size < 200 {
+				out = append(out, size)
+			}
+		}
+	}
+	sort.Ints(out)
+	return out
 }
 
 // fullCallLatency is one 200-record call's latency.

@@ -196,13 +196,25 @@ func (h *harness) measureKeyed(ctx context.Context, r *Report, t *trial) error {
 		t.set(pre+".rate", rate)
 		t.set(pre+".ratio_bound", rate/b)
 		t.set(pre+".records_per_call", recordsPerCall(st))
+		t.set(pre+".records_per_call_steady", steadyRecordsPerCall(st, keyedWorkers))
+		t.set(pre+".partial_calls", float64(partialCalls(st)))
 		t.set(pre+".calls_per_change", float64(collectionsCalls(st))/float64(n))
-		h.printf("    %.0f changes/s (bound %.0f: %.2f×), %d calls, %.1f records per call", rate, b, rate/b, collectionsCalls(st), recordsPerCall(st))
+		h.printf("    %.0f changes/s (bound %.0f: %.2f×), %d calls, %.1f records per call (%.1f without the %d replicas' last calls), calls under 200: %v", rate, b, rate/b, collectionsCalls(st), recordsPerCall(st), steadyRecordsPerCall(st, keyedWorkers), keyedWorkers, partialSizes(st))
 	}
 	t.ratio("keyed.repeat.calls_ratio", "keyed.repeat.calls_per_change", "keyed.distinct.calls_per_change")
 	n := h.o.sizes.KeyedE2E
 	h.printf("(E) keyed end to end, no latency: %d records, %d workers × %d calls", n, endToEndWorkers, endToEndCalls)
-	rate, _, err := h.keyedRun(ctx, n, 0, sfsim.Faults{}, endToEndWorkers, endToEndCalls)
+	var rate float64
+	f := func() (err error) {
+		rate, _, err = h.keyedRun(ctx, n, 0, sfsim.Faults{}, endToEndWorkers, endToEndCalls)
+		return err
+	}
+	var err error
+	if t.k == 1 {
+		err = h.profile("keyed-e2e", f)
+	} else {
+		err = f()
+	}
 	if err != nil {
 		return err
 	}

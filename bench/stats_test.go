@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSummarize(t *testing.T) {
@@ -59,5 +60,34 @@ func TestSwitchPoint(t *testing.T) {
 	sw, ok := switchPoint(tr, []int{10_000, 100_000, 1_000_000})
 	if !ok || math.Abs(sw-120_000) > 1 {
 		t.Fatalf("switchPoint = %v, %v; want 120000", sw, ok)
+	}
+}
+
+func TestCompareReportVerdicts(t *testing.T) {
+	before := &Report{Samples: map[string][]float64{
+		"k16.ratio_base": {0.90, 0.94, 0.96}, // after 0.95: inside the spread
+		"k16.cpu_ratio":  {2.0, 2.1, 2.2},    // after 2.5: worse (lower is better)
+		"e2e.ratio_raw":  {0.30, 0.31, 0.32}, // after 0.40: better
+		"real.lost":      {0, 0, 0},          // no better side
+	}}
+	after := &Report{Samples: map[string][]float64{
+		"k16.ratio_base": {0.95, 0.95, 0.95},
+		"k16.cpu_ratio":  {2.5, 2.5, 2.5},
+		"e2e.ratio_raw":  {0.40, 0.40, 0.40},
+		"real.lost":      {0, 0, 0},
+		"seed.rate":      {4},
+	}}
+	out := compareReport(before, after, options{trials: 3}, time.Minute)
+	for _, want := range []string{
+		"| B | Kinetic 1×16 / baseline, throughput | 0.940 (0.900–0.960, 3 trials) | 0.950 (0.950–0.950, 3 trials) | 1.011 | same |",
+		"| B | Kinetic worker CPU / baseline CPU | 2.10 (2.00–2.20, 3 trials) | 2.50 (2.50–2.50, 3 trials) | 1.190 | **worse** |",
+		"| A | (secondary) end to end / raw figure | 0.310 (0.300–0.320, 3 trials) | 0.400 (0.400–0.400, 3 trials) | 1.290 | better |",
+		"| D | unkeyed, records lost (published − loaded − dead-lettered) | 0 (0–0, 3 trials) | 0 (0–0, 3 trials) |  |  |",
+		"| B | (secondary) the original's approach: one sequential call per record, same latency | n/a (not measured) | 4.00 (1 trial) |  |  |",
+		"Ratios worse after than before (beyond before's spread): 1",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %q in\n%s", want, out)
+		}
 	}
 }

@@ -54,7 +54,8 @@ func TestCollectionsCreatePartialFailure(t *testing.T) {
 	}
 	st := f.env.Server.Stats()
 	if st.ErrorsByCode["INVALID_TYPE"] != 2 || st.ErrorsByCode["REQUIRED_FIELD_MISSING"] != 1 || st.Records != 6 ||
-		st.RecordsPerCall != 3 || st.CallsByKind["collections_create"] != 1 || st.CallsByKind["sobject_create"] != 1 {
+		st.RecordsPerCall != 3 || st.CallsByKind["collections_create"] != 1 || st.CallsByKind["sobject_create"] != 1 ||
+		len(st.CollectionsCallSizes) != 1 || st.CollectionsCallSizes[5] != 1 {
 		t.Errorf("stats %+v", st)
 	}
 }

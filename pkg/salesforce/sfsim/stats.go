@@ -24,6 +24,10 @@ type Stats struct {
 	// RecordsPerCall is Records divided by the number of calls that carried
 	// records.
 	RecordsPerCall float64 `json:"records_per_call"`
+	// CollectionsCallSizes counts sObject Collections write calls (create,
+	// update, upsert, delete) by the records each carried: how well a
+	// client fills its calls, tails included.
+	CollectionsCallSizes map[int]int64 `json:"collections_call_sizes"`
 	// ErrorsByCode counts error codes: call-level errors and per-record
 	// errors (collections results, bulk failed rows, token errors).
 	ErrorsByCode map[string]int64 `json:"errors_by_code"`
@@ -41,6 +45,7 @@ type statsState struct {
 	byKind           map[string]int64
 	records          int64
 	callsWithRecords int64
+	callSizes        map[int]int64
 	errors           map[string]int64
 	status           map[int]int64
 }
@@ -55,6 +60,7 @@ func (s *statsState) reset() {
 	s.mu.Lock()
 	s.calls, s.records, s.callsWithRecords = 0, 0, 0
 	s.byKind = map[string]int64{}
+	s.callSizes = map[int]int64{}
 	s.errors = map[string]int64{}
 	s.status = map[int]int64{}
 	s.mu.Unlock()
@@ -91,6 +97,9 @@ func (s *statsState) record(c *callStats) {
 	if c.records > 0 {
 		s.records += c.records
 		s.callsWithRecords++
+		if collectionsWrite(c.kind) {
+			s.callSizes[int(c.records)]++
+		}
 	}
 	if c.code != "" {
 		s.errors[c.code]++
@@ -102,6 +111,15 @@ func (s *statsState) record(c *callStats) {
 		s.errors[k] += int64(n)
 	}
 	s.mu.Unlock()
+}
+
+// collectionsWrite reports whether a call kind is a Collections write.
+func collectionsWrite(kind string) bool {
+	switch kind {
+	case "collections_create", "collections_update", "collections_upsert", "collections_delete":
+		return true
+	}
+	return false
 }
 
 // addErrors counts per-record errors found outside a call (bulk processing).
@@ -120,7 +138,10 @@ func (s *statsState) snapshot() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := Stats{Calls: s.calls, Records: s.records, CallsByKind: map[string]int64{},
-		ErrorsByCode: map[string]int64{}, StatusCodes: map[string]int64{}}
+		ErrorsByCode: map[string]int64{}, StatusCodes: map[string]int64{}, CollectionsCallSizes: map[int]int64{}}
+	for k, v := range s.callSizes {
+		out.CollectionsCallSizes[k] = v
+	}
 	for k, v := range s.byKind {
 		out.CallsByKind[k] = v
 	}

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Comparing two builds in one run (-compare DIR). A change that claims to
+// cost nothing is measured against the code before it on the same machine,
+// under the same load: this tree's harness and DIR's (a checkout of the
+// code before the change, with its own bench/) are built, then run one trial
+// each, alternately — before then after in odd trials, after then before in
+// even ones, so that a drift in the machine's load favours neither — and
+// every figure's samples are gathered per side. Each side runs its own
+// product code: its in-process workers and simulator, and the worker binary
+// it builds from its own cmd/worker. The groups that run once (sweep,
+// memory) run in the first trial of each side.
+
+// compareSide is one build under comparison.
+type compareSide struct {
+	name string // "before" or "after"
+	dir  string // its source tree
+	bin  string // its bench binary
+	rep  *Report
+}
+
+func runCompare(ctx context.Context, o options, beforeDir string, stdout io.Writer) error {
+	work, err := os.MkdirTemp("", "kinetic-compare-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	here, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	if beforeDir, err = filepath.Abs(beforeDir); err != nil {
+		return err
+	}
+	sides := []*compareSide{
+		{name: "before", dir: beforeDir, bin: filepath.Join(work, "bench-before")},
+		{name: "after", dir: here, bin: filepath.Join(work, "bench-after")},
+	}
+	for _, s := range sides {
+		fmt.Fprintf(stdout, "building %s's harness (%s, %s)\n", s.name, s.dir, commitOf(s.dir))
+		build := exec.CommandContext(ctx, "go", "build", "-o", s.bin, "./bench")
+		build.Dir = s.dir
+		if out, err := build.CombinedOutput(); err != nil {
+			return fmt.Errorf("building %s's bench in %s: %w\n%s", s.name, s.dir, err, out)
+		}
+		s.rep = &Report{Samples: map[string][]float64{}}
+	}
+	var once, repeated []string
+	var h harness
+	for _, g := range h.groups() {
+		if o.only != "" && !contains(strings.Split(o.only, ","), g.name) {
+			continue
+		}
+		if g.once {
+			once = append(once, g.name)
+		} else {
+			repeated = append(repeated, g.name)
+		}
+	}
+	start := time.Now()
+	for k := 1; k <= o.trials; k++ {
+		groups := repeated
+		if k == 1 {
+			groups = append(append([]string(nil), repeated...), once...)
+		}
+		order := []*compareSide{sides[0], sides[1]}
+		if k%2 == 0 {
+			order = []*compareSide{sides[1], sides[0]}
+		}
+		for _, s := range order {
+			out := filepath.Join(o.out, fmt.Sprintf("%s-%d", s.name, k))
+			fmt.Fprintf(stdout, "%s  trial %d of %d: %s (%s)\n", time.Now().Format("15:04:05"), k, o.trials, s.name, strings.Join(groups, ","))
+			if err := s.runTrial(ctx, groups, out, o.short); err != nil {
+				return err
+			}
+		}
+	}
+	rep := compareReport(sides[0].rep, sides[1].rep, o, time.Since(start))
+	rep = fmt.Sprintf("Comparison %s — before: %s (%s); after: %s (%s)\n\n%s",
+		time.Now().UTC().Format(time.RFC3339), beforeDir, commitOf(beforeDir), here, commitOf(here), rep)
+	if err := os.WriteFile(filepath.Join(o.out, "compare.md"), []byte(rep), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "\n%s\nwrote compare.md in %s\n", rep, o.out)
+	return nil
+}
+
+// runTrial runs one trial of the side's harness in its own tree and adds
+// its samples to the side's.
+func (s *compareSide) runTrial(ctx context.Context, groups []string, out string, short bool) error {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	log, err := os.Create(filepath.Join(out, "bench.log"))
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	args := []string{"-trials", "1", "-only", strings.Join(groups, ","), "-out", out}
+	if short {
+		args = append(args, "-short")
+	}
+	cmd := exec.CommandContext(ctx, s.bin, args...)
+	cmd.Dir = s.dir
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s's trial (log in %s): %w", s.name, log.Name(), err)
+	}
+	data, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		return err
+	}
+	var r Report
+	if err := json.Unmarshal(data, &r); err != nil {
+		return fmt.Errorf("%s's results.json: %w", s.name, err)
+	}
+	for k, xs := range r.Samples {
+		s.rep.Samples[k] = append(s.rep.Samples[k], xs...)
+	}
+	s.rep.Sizes = r.Sizes
+	return nil
+}
+
+// commitOf names a tree's commit, "+ changes" when it has uncommitted ones.
+func commitOf(dir string) string {
+	out, err := exec.Command("git", "-C", dir, "describe", "--always", "--dirty=+changes").Output()
+	if err != nil {
+		return "unknown commit"
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// betterHigher tells which way a figure improves, for the verdict: ratios
+// to a bound or a reference and rates are better higher; CPU, memory, drain
+// times, calls per record and ratios of those are better lower. Figures with
+// no better side (switch points, budgets, losses, which have their own
+// checks) return ok false.
+func betterHigher(key string) (higher, ok bool) {
+	switch {
+	case strings.HasSuffix(key, ".cpu"), strings.HasSuffix(key, "cpu_ratio"), strings.HasSuffix(key, "cpu_broker"),
+		strings.HasSuffix(key, "cpu_total_ratio"), strings.HasSuffix(key, ".rss"), strings.HasSuffix(key, ".growth"),
+		strings.HasSuffix(key, "calls_per_record"), strings.HasSuffix(key, "calls_per_change"), strings.HasSuffix(key, "calls_ratio"),
+		strings.HasSuffix(key, "auto_ratio"), strings.HasSuffix(key, "default_ratio"),
+		strings.HasSuffix(key, ".collections"), strings.HasSuffix(key, ".bulk"), strings.HasSuffix(key, "partial_calls"):
+		return false, true
+	case strings.Contains(key, "ratio"), strings.HasSuffix(key, ".rate"), strings.Contains(key, "records_per_call"):
+		return true, true
+	}
+	return false, false
+}
+
+// compareReport prints every figure measured on both sides: the medians,
+// after ÷ before, and a verdict for the figures that have a better side:
+// "better", "same (within the spread)" when after's median lies inside
+// before's min–max (the machine's noise), "worse" otherwise.
+func compareReport(before, after *Report, o options, took time.Duration) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d trial(s) a side, alternating, took %s. Verdict: better, same (after's median within before's min–max) or worse; ratios (×) are the figures the targets judge.\n\n", o.trials, took.Round(time.Second))
+	b.WriteString("| | measurement | before: median (min–max, trials) | after: median (min–max, trials) | after ÷ before | verdict |\n|---|---|---|---|---|---|\n")
+	worse := 0
+	for _, rw := range allRows(after.Sizes) {
+		sb, ok1 := before.stat(rw.key)
+		sa, ok2 := after.stat(rw.key)
+		if !ok1 && !ok2 {
+			continue
+		}
+		fb, fa, div, verdict := "n/a (not measured)", "n/a (not measured)", "", ""
+		if ok1 {
+			fb = fmtStat(sb, rw.digits)
+		}
+		if ok2 {
+			fa = fmtStat(sa, rw.digits)
+		}
+		if ok1 && ok2 {
+			if sb.Median != 0 {
+				div = strconv.FormatFloat(sa.Median/sb.Median, 'f', 3, 64)
+			}
+			if higher, ok := betterHigher(rw.key); ok {
+				switch {
+				case sa.Median >= sb.Min && sa.Median <= sb.Max:
+					verdict = "same"
+				case (sa.Median > sb.Max) == higher:
+					verdict = "better"
+				default:
+					verdict = "**worse**"
+					if rw.unit == "×" {
+						worse++
+					}
+				}
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", rw.sec, rw.label, fb, fa, div, verdict)
+	}
+	fmt.Fprintf(&b, "\nRatios worse after than before (beyond before's spread): %d\n", worse)
+	return b.String()
+}
