@@ -150,7 +150,7 @@ func commitOf(dir string) string {
 // checks) return ok false.
 func betterHigher(key string) (higher, ok bool) {
 	switch {
-	case strings.HasSuffix(key, ".cpu"), strings.HasSuffix(key, "cpu_ratio"), strings.HasSuffix(key, "cpu_broker"),
+	case strings.HasSuffix(key, ".cpu"), strings.Contains(key, "cpu_ratio"), strings.HasSuffix(key, "cpu_broker"),
 		strings.HasSuffix(key, "cpu_total_ratio"), strings.HasSuffix(key, ".rss"), strings.HasSuffix(key, ".growth"),
 		strings.HasSuffix(key, "calls_per_record"), strings.HasSuffix(key, "calls_per_change"), strings.HasSuffix(key, "calls_ratio"),
 		strings.HasSuffix(key, "auto_ratio"), strings.HasSuffix(key, "default_ratio"),

@@ -94,6 +94,7 @@ func derive(t *trial) {
 	t.ratio("e2e.ratio_ceiling", "e2e.rate", "ceiling.rate")
 	t.ratio("e2e.ratio_raw", "e2e.rate", "raw.rate")
 	t.ratio("keyed.e2e.ratio_raw", "keyed.e2e.rate", "raw.rate")
+	t.ratio("keyed.e2e.cpu_ratio_raw", "keyed.e2e.cpu", "raw.cpu")
 	t.ratio("cluster.ratio_single", "cluster.rate", "e2e.rate")
 }
 
@@ -112,12 +113,13 @@ func (h *harness) measureLimit(ctx context.Context, r *Report, t *trial) error {
 	}
 	t.set("ceiling.rate", rate)
 	h.printf("    %.0f msg/s", rate)
-	raw, err := h.rawLimit(ctx, n)
+	raw, cpu, err := h.rawLimit(ctx, n)
 	if err != nil {
 		return err
 	}
 	t.set("raw.rate", raw)
-	h.printf("    raw (old figure): %.0f msg/s", raw)
+	t.set("raw.cpu", perMillion(cpu, n))
+	h.printf("    raw (old figure): %.0f msg/s, %.1f µs of CPU a message", raw, perMillion(cpu, n))
 	return nil
 }
 
@@ -201,55 +203,57 @@ func (h *harness) ceiling(ctx context.Context, n int) (float64, error) {
 	return float64(n) / elapsed.Seconds(), nil
 }
 
-func (h *harness) rawLimit(ctx context.Context, n int) (float64, error) {
+// rawLimit also returns this process's CPU over the publish and the
+// consume (the broker's, the publisher's and the consumer's).
+func (h *harness) rawLimit(ctx context.Context, n int) (float64, time.Duration, error) {
 	e, err := h.newEnv(sfsim.Faults{})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer e.close()
 	s, err := e.js.CreateStream(ctx, jetstream.StreamConfig{Name: "LIMIT", Subjects: []string{"limit.>"},
 		Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	payload, err := messages.EncodeRecord(record(1, 0))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	start := time.Now()
+	start, cpu0 := time.Now(), selfCPU()
 	for range n {
 		if _, err := e.js.PublishAsync("limit.Account.upsert", payload); err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 	}
 	select {
 	case <-e.js.PublishAsyncComplete():
 	case <-time.After(5 * time.Minute):
-		return 0, fmt.Errorf("publish did not complete")
+		return 0, 0, fmt.Errorf("publish did not complete")
 	}
 	cons, err := s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "limit", AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 10_000})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	got := 0
 	for got < n {
 		b, err := cons.Fetch(200, jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		k := 0
 		for m := range b.Messages() {
 			if err := m.Ack(); err != nil {
-				return 0, err
+				return 0, 0, err
 			}
 			k++
 		}
 		if k == 0 {
-			return 0, fmt.Errorf("consumed %d of %d", got, n)
+			return 0, 0, fmt.Errorf("consumed %d of %d", got, n)
 		}
 		got += k
 	}
-	return float64(n) / time.Since(start).Seconds(), nil
+	return float64(n) / time.Since(start).Seconds(), selfCPU() - cpu0, nil
 }
 
 // (A) End to end with no injected latency: the producer library publishes

@@ -205,8 +205,9 @@ func (h *harness) measureKeyed(ctx context.Context, r *Report, t *trial) error {
 	n := h.o.sizes.KeyedE2E
 	h.printf("(E) keyed end to end, no latency: %d records, %d workers × %d calls", n, endToEndWorkers, endToEndCalls)
 	var rate float64
+	var cpu time.Duration
 	f := func() (err error) {
-		rate, _, err = h.keyedRun(ctx, n, 0, sfsim.Faults{}, endToEndWorkers, endToEndCalls)
+		rate, _, cpu, err = h.keyedRunCPU(ctx, n, 0, sfsim.Faults{}, endToEndWorkers, endToEndCalls)
 		return err
 	}
 	var err error
@@ -219,31 +220,41 @@ func (h *harness) measureKeyed(ctx context.Context, r *Report, t *trial) error {
 		return err
 	}
 	t.set("keyed.e2e.rate", rate)
-	h.printf("    %.0f records/s", rate)
+	t.set("keyed.e2e.cpu", perMillion(cpu, n))
+	h.printf("    %.0f records/s, %.1f µs of CPU a record (this process: broker, simulator, producer, workers, follower)", rate, perMillion(cpu, n))
 	return nil
 }
 
 func (h *harness) keyedRun(ctx context.Context, n int, repeat float64, f sfsim.Faults, workers, calls int) (float64, sfsim.Stats, error) {
+	rate, st, _, err := h.keyedRunCPU(ctx, n, repeat, f, workers, calls)
+	return rate, st, err
+}
+
+// keyedRunCPU is keyedRun that also returns this process's CPU (user+sys)
+// over the job: everything of a zero-latency run but the kernel's disk work.
+func (h *harness) keyedRunCPU(ctx context.Context, n int, repeat float64, f sfsim.Faults, workers, calls int) (float64, sfsim.Stats, time.Duration, error) {
 	var st sfsim.Stats
 	e, err := h.newEnv(f)
 	if err != nil {
-		return 0, st, err
+		return 0, st, 0, err
 	}
 	defer e.close()
 	stop, err := e.startWorkers(workers, calls)
 	if err != nil {
-		return 0, st, err
+		return 0, st, 0, err
 	}
 	defer stop()
 	h.settle(ctx)
 	data, keys, err := keyedPayloads(e, n, repeat)
 	if err != nil {
-		return 0, st, err
+		return 0, st, 0, err
 	}
 	job := fmt.Sprintf("keyed-%d", int(100*repeat))
+	cpu0 := selfCPU()
 	elapsed, _, err := e.runJob(ctx, job, n, func(ctx context.Context) error { return e.publishKeyed(ctx, job, data, keys) })
+	cpu := selfCPU() - cpu0
 	if err != nil {
-		return 0, st, err
+		return 0, st, 0, err
 	}
-	return float64(n) / elapsed.Seconds(), e.sim.Stats(), nil
+	return float64(n) / elapsed.Seconds(), e.sim.Stats(), cpu, nil
 }
