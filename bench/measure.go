@@ -379,10 +379,11 @@ func partialCalls(st sfsim.Stats) int64 {
 func partialSizes(st sfsim.Stats) []int {
 	var out []int
 	for size, calls := range st.CollectionsCallSizes {
-		for range min(calls, 20) {
-			if size < 200 {
-				out = append(out, size)
-			}
+		if size >= 200 {
+			continue
+		}
+		for range min(calls, 20) { // a size listed at most 20 times
+			out = append(out, size)
 		}
 	}
 	sort.Ints(out)

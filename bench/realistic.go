@@ -187,7 +187,7 @@ func (h *harness) measureKeyed(ctx context.Context, r *Report, t *trial) error {
 	}{{"distinct", 0}, {"repeat", 0.3}} {
 		n := h.o.sizes.Keyed
 		h.printf("(E) keyed, %s (%.0f%% repeats): %d changes, %d workers × %d calls", c.name, 100*c.repeat, n, keyedWorkers, keyedCalls)
-		rate, st, err := h.keyedRun(ctx, n, c.repeat, h.latencyFaults(), keyedWorkers, keyedCalls)
+		rate, st, _, err := h.keyedRun(ctx, n, c.repeat, h.latencyFaults(), keyedWorkers, keyedCalls)
 		if err != nil {
 			return err
 		}
@@ -207,7 +207,7 @@ func (h *harness) measureKeyed(ctx context.Context, r *Report, t *trial) error {
 	var rate float64
 	var cpu time.Duration
 	f := func() (err error) {
-		rate, _, cpu, err = h.keyedRunCPU(ctx, n, 0, sfsim.Faults{}, endToEndWorkers, endToEndCalls)
+		rate, _, cpu, err = h.keyedRun(ctx, n, 0, sfsim.Faults{}, endToEndWorkers, endToEndCalls)
 		return err
 	}
 	var err error
@@ -225,14 +225,10 @@ func (h *harness) measureKeyed(ctx context.Context, r *Report, t *trial) error {
 	return nil
 }
 
-func (h *harness) keyedRun(ctx context.Context, n int, repeat float64, f sfsim.Faults, workers, calls int) (float64, sfsim.Stats, error) {
-	rate, st, _, err := h.keyedRunCPU(ctx, n, repeat, f, workers, calls)
-	return rate, st, err
-}
-
-// keyedRunCPU is keyedRun that also returns this process's CPU (user+sys)
-// over the job: everything of a zero-latency run but the kernel's disk work.
-func (h *harness) keyedRunCPU(ctx context.Context, n int, repeat float64, f sfsim.Faults, workers, calls int) (float64, sfsim.Stats, time.Duration, error) {
+// keyedRun runs one keyed job and returns its rate, the simulator's stats
+// and this process's CPU (user+sys) over the job: everything of a
+// zero-latency run but the kernel's disk work.
+func (h *harness) keyedRun(ctx context.Context, n int, repeat float64, f sfsim.Faults, workers, calls int) (float64, sfsim.Stats, time.Duration, error) {
 	var st sfsim.Stats
 	e, err := h.newEnv(f)
 	if err != nil {
