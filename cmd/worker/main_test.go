@@ -112,16 +112,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	testutil.WaitFor(t, 40*time.Second, what, cond)
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // logField finds the first JSON log line with message msg and returns field.
 func logField(log, msg, field string) string {
 	sc := bufio.NewScanner(strings.NewReader(log))
@@ -262,7 +252,7 @@ func TestEnvironmentConfigures(t *testing.T) {
 // they are, serves /readyz, loads a record, and exits 0 when its context ends.
 func TestDevMode(t *testing.T) {
 	t.Parallel()
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	r := start(t, "--dev", "--dev-nats-port", fmt.Sprint(port), "--dev-sf-addr", "127.0.0.1:0",
 		"--metrics-addr", "127.0.0.1:0", "--dev-schema", "../../examples/schema.yaml",
 		"--pipelines", "../../examples/pipelines.yaml", "--dev-store", t.TempDir(), "--log-format", "json", "--id", "dev-worker")
@@ -388,7 +378,7 @@ func TestRunAgainstNATSAndSalesforce(t *testing.T) {
 // TestWaitsForNATS.)
 func TestRunStartFailures(t *testing.T) {
 	t.Parallel()
-	unreachable := fmt.Sprintf("nats://127.0.0.1:%d", freePort(t))
+	unreachable := fmt.Sprintf("nats://127.0.0.1:%d", testutil.FreePort(t))
 	for _, c := range []struct {
 		name string
 		args []string
@@ -416,7 +406,7 @@ func TestRunStartFailures(t *testing.T) {
 // the URL it sets up and runs.
 func TestWaitsForNATS(t *testing.T) {
 	t.Parallel()
-	natsPort, metricsPort := freePort(t), freePort(t)
+	natsPort, metricsPort := testutil.FreePort(t), testutil.FreePort(t)
 	metrics := fmt.Sprintf("http://127.0.0.1:%d", metricsPort)
 	r := start(t, append(simArgs(t), "--pipelines", "testdata/pipelines.yaml", "--nats-url", fmt.Sprintf("nats://127.0.0.1:%d", natsPort),
 		"--metrics-addr", fmt.Sprintf("127.0.0.1:%d", metricsPort), "--log-format", "json")...)

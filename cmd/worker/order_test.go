@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kinetic-sync/kinetic/internal/producer"
+	"github.com/kinetic-sync/kinetic/internal/testutil"
 	"github.com/kinetic-sync/kinetic/pkg/pipeline"
 	"github.com/kinetic-sync/kinetic/pkg/salesforce/sfsim"
 )
@@ -30,7 +31,7 @@ func TestDevModeKeepsKeyOrder(t *testing.T) {
 		t.Skip("loads 6,000 records under faults")
 	}
 	t.Parallel()
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	r := start(t, "--dev", "--dev-nats-port", fmt.Sprint(port), "--dev-sf-addr", "127.0.0.1:0",
 		"--metrics-addr", "", "--dev-schema", "../../examples/schema.yaml",
 		"--pipelines", "../../examples/pipelines.yaml", "--dev-store", t.TempDir(), "--log-format", "json", "--log-level", "error")

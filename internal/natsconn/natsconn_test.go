@@ -3,7 +3,6 @@ package natsconn_test
 import (
 	"bytes"
 	"flag"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -159,7 +158,7 @@ func TestConnectEmbedded(t *testing.T) {
 		t.Errorf("no connection named kinetic-test: %+v", cz.Conns)
 	}
 	// A comma-separated list with a dead server first still connects.
-	nc2, err := natsconn.Config{URLs: "nats://127.0.0.1:" + freePort(t) + "," + ns.ClientURL()}.Connect(zerolog.Nop())
+	nc2, err := natsconn.Config{URLs: "nats://127.0.0.1:" + strconv.Itoa(testutil.FreePort(t)) + "," + ns.ClientURL()}.Connect(zerolog.Nop())
 	if err != nil {
 		t.Fatalf("server list: %v", err)
 	}
@@ -284,7 +283,7 @@ func TestConnectInboxPrefix(t *testing.T) {
 
 func TestConnectErrors(t *testing.T) {
 	t.Parallel()
-	port := freePort(t)
+	port := strconv.Itoa(testutil.FreePort(t))
 	for _, c := range []struct {
 		name string
 		cfg  natsconn.Config
@@ -311,25 +310,13 @@ func TestConnectErrors(t *testing.T) {
 // A password in the URL must not end up in the error (it is printed and logged).
 func TestConnectErrorRedactsURLCredentials(t *testing.T) {
 	t.Parallel()
-	_, err := natsconn.Config{URLs: "nats://kinetic:hunter2-secret@127.0.0.1:" + freePort(t)}.Connect(zerolog.Nop())
+	_, err := natsconn.Config{URLs: "nats://kinetic:hunter2-secret@127.0.0.1:" + strconv.Itoa(testutil.FreePort(t))}.Connect(zerolog.Nop())
 	if err == nil {
 		t.Fatal("connected to nothing")
 	}
 	if strings.Contains(err.Error(), "hunter2-secret") {
 		t.Errorf("error shows the password: %q", err)
 	}
-}
-
-// freePort returns a port nothing listens on.
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	ln.Close()
-	return port
 }
 
 // --help shows NATS_URL's value as the default: never its credentials,
@@ -372,7 +359,7 @@ func TestHelpHidesURLCredentials(t *testing.T) {
 // the URL), or the configured password and token.
 func TestConnectErrorRedactsEveryCredentialForm(t *testing.T) {
 	t.Parallel()
-	port := freePort(t)
+	port := strconv.Itoa(testutil.FreePort(t))
 	for _, c := range []struct {
 		name    string
 		cfg     natsconn.Config
@@ -404,7 +391,7 @@ func TestConnectErrorRedactsEveryCredentialForm(t *testing.T) {
 // URL's user (nats.go's ConnectedUrlRedacted hides only passwords).
 func TestReconnectLogHidesToken(t *testing.T) {
 	t.Parallel()
-	port := freePort(t)
+	port := strconv.Itoa(testutil.FreePort(t))
 	start := func() *server.Server {
 		opts := &server.Options{Host: "127.0.0.1", Port: atoi(t, port), NoLog: true, NoSigs: true, Authorization: "log-token-6"}
 		s, err := server.NewServer(opts)

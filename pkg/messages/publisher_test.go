@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -428,7 +427,7 @@ func TestPublishPermissionDeniedIsPermanent(t *testing.T) {
 func TestPublishRetriesWhileTheServerIsDown(t *testing.T) {
 	t.Parallel()
 	store := t.TempDir()
-	port := freePort(t)
+	port := testutil.FreePort(t)
 	ns, err := devenv.StartNATS(devenv.NATSOptions{Port: port, StoreDir: store})
 	if err != nil {
 		t.Fatal(err)
@@ -487,16 +486,6 @@ func (b *constantCounting) NextBackOff() time.Duration {
 		return d
 	}
 	return b.every
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // MsgSize counts what the server counts: a record exactly at the stream's

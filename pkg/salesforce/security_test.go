@@ -9,12 +9,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/kinetic-sync/kinetic/internal/testutil"
 	"github.com/kinetic-sync/kinetic/pkg/salesforce"
 	"github.com/kinetic-sync/kinetic/pkg/salesforce/sfsim"
 )
@@ -262,12 +264,7 @@ func TestTokenResponseOverTheCapIsRefused(t *testing.T) {
 // Errors and --help never show credentials in a URL: the login URL's
 // user part (a token) or password.
 func TestLoginURLCredentialsStayHidden(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(testutil.FreePort(t))) // nothing listens there
 	for _, u := range []string{"https://tok-secret-7@" + addr, "https://user:pw-secret-8@" + addr} {
 		c, err := salesforce.New(salesforce.Config{LoginURL: u, Flow: salesforce.FlowPassword, ClientID: "c", Username: "u", Password: "p"})
 		if err != nil {
