@@ -1,6 +1,7 @@
 package messages_test
 
 import (
+	"encoding/json"
 	"errors"
 	"reflect"
 	"testing"
@@ -16,12 +17,24 @@ func FuzzDecodeRecord(f *testing.F) {
 		`{}`, `{"ext_id":"A-1","company":"Acme","revenue":1e6,"ok":true,"x":null}`,
 		`{"a":{"b":[1,2,{"c":"d"}]}}`, ` {"a":1} `, `{"a":1}{"b":2}`, `[1]`, `"s"`, `12`, ``, `{`,
 		`{"\u00e9":"\ud83d\ude00"}`, "{\"bad\":\"\xff\"}", `{"n":-0}`, `{"n":1e308}`, `{"a":1,"a":2}`,
+		`{"n":1e400}`, `{"a":{"x":1},"a":{"y":2}}`, `{"a":{"x":1,"x":{"y":2}}}`, `null`, ` {"a":1} x`,
 	} {
 		f.Add([]byte(s), 0)
 		f.Add([]byte(s), 8)
 	}
 	f.Fuzz(func(t *testing.T, data []byte, maxBytes int) {
 		rec, err := messages.DecodeRecord(data, maxBytes)
+		// encoding/json (v1) is the reference: the same documents are
+		// records, with the same values.
+		var want map[string]any
+		werr := json.Unmarshal(data, &want)
+		isObject := werr == nil && want != nil
+		if tooLarge := maxBytes > 0 && len(data) > maxBytes; !tooLarge && (err == nil) != isObject {
+			t.Fatalf("%q: encoding/json: %v (object %v); DecodeRecord: %v", data, werr, isObject, err)
+		}
+		if err == nil && !reflect.DeepEqual(rec, want) {
+			t.Fatalf("%q: got %#v, encoding/json %#v", data, rec, want)
+		}
 		if err != nil {
 			var de *messages.DecodeError
 			if !errors.As(err, &de) {

@@ -128,13 +128,13 @@ func cpuTime(tb testing.TB) time.Duration {
 // wait on Salesforce), 32 calls in flight. It reports the process CPU per
 // record (the client's included) and records/s. The comparison with the
 // removed hand-written reader was run at commit 664e227, where this
-// benchmark has a hand_written variant (docs/performance.md, "Simulator
-// decoder").
+// benchmark has a hand_written variant, and with the encoding/json (v1)
+// reader at commit c775403 (docs/performance.md, "Simulator decoder").
 //
 //	go test -run '^$' -bench CollectionsUpsertDecoder -benchtime 320x ./pkg/salesforce/sfsim/
 func BenchmarkCollectionsUpsertDecoder(b *testing.B) {
 	for _, lat := range []time.Duration{0, 150 * time.Millisecond, time.Second} {
-		b.Run(fmt.Sprintf("latency=%v/encoding_json", lat), func(b *testing.B) {
+		b.Run(fmt.Sprintf("latency=%v/encoding_json_v2", lat), func(b *testing.B) {
 			f := setup(b, Config{Faults: Faults{Latency: lat}})
 			bodies := upsertBodies(64)
 			url := f.env.DataURL("composite/sobjects/Account/External_Key__c")
@@ -177,7 +177,7 @@ func BenchmarkDecodeCollectionBody(b *testing.B) {
 	for _, d := range []struct {
 		name string
 		fn   func([]byte) (bool, []jsonRecord, error)
-	}{{"encoding_json", decodeCollectionBody}} {
+	}{{"encoding_json_v2", decodeCollectionBody}} {
 		b.Run(d.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(body)))

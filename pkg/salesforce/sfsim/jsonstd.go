@@ -2,18 +2,29 @@ package sfsim
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"strconv"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	v2text "github.com/go-json-experiment/json/jsontext"
+
+	"github.com/kinetic-sync/kinetic/internal/jsontext"
 )
 
-// Request bodies are read with encoding/json's streaming Decoder: the fields of
-// a record in document order (for the first error in document order) with
-// the byte offsets of their values (for JSON_PARSER_ERROR positions). A
-// hand-written reader was 5-10x faster per record but did not pay where it
-// matters, when calls wait on Salesforce's latency (docs/performance.md,
-// "Simulator decoder"), and was removed.
+// Request bodies are read with the streaming tokenizer of encoding/json/v2
+// (internal/jsontext says which module and why), in encoding/json's (v1)
+// reading (jsontext.V1Reading): the fields of a record in document order (for
+// the first error in document order) with the byte offsets of their values
+// (for JSON_PARSER_ERROR positions). FuzzBodyReaderMatchesEncodingJSON holds
+// the reader to encoding/json.
+//
+// v1's Decoder.Token allocated for every token and cost 2-4x the CPU per
+// record. That showed in the zero-latency end-to-end benchmark, where the
+// simulator shares the two cores with the workers and nats-server
+// (docs/performance.md, "encoding/json/v2 on the decoding paths"). The
+// hand-written reader before v1 ("Simulator decoder") was 467 lines of parsing
+// held to the grammar only by a differential test.
 
 // jsonField is one key and value of a record, in document order. Values are
 // nil, string, float64, bool, map[string]any or []any. start and end are the
@@ -34,24 +45,25 @@ type jsonRecord struct {
 // stdDecoder reads one body.
 type stdDecoder struct {
 	data []byte
-	dec  *json.Decoder
+	dec  *v2text.Decoder
 }
 
 func newStdDecoder(data []byte) *stdDecoder {
-	return &stdDecoder{data: data, dec: json.NewDecoder(bytes.NewReader(data))}
+	return &stdDecoder{data: data, dec: v2text.NewDecoder(bytes.NewReader(data), jsontext.V1Reading)}
 }
 
 func (d *stdDecoder) fail(err error) error {
 	return errors.New("JSON parse error at offset " + strconv.FormatInt(d.dec.InputOffset(), 10) + ": " + err.Error())
 }
 
-// delim reads the next token and checks that it is want.
-func (d *stdDecoder) delim(want json.Delim) error {
-	tok, err := d.dec.Token()
+// delim reads the next token and checks that it is want ('{', '}', '[' or
+// ']').
+func (d *stdDecoder) delim(want v2text.Kind) error {
+	tok, err := d.dec.ReadToken()
 	if err != nil {
 		return d.fail(err)
 	}
-	if got, ok := tok.(json.Delim); !ok || got != want {
+	if tok.Kind() != want {
 		return d.fail(errors.New("expected '" + want.String() + "'"))
 	}
 	return nil
@@ -72,25 +84,47 @@ func (d *stdDecoder) valueStart() int {
 	return i
 }
 
+// value reads the next value as encoding/json decodes it into an any.
+func (d *stdDecoder) value() (any, error) {
+	switch d.dec.PeekKind() {
+	case '{', '[':
+		var v any
+		if err := jsonv2.UnmarshalDecode(d.dec, &v); err != nil {
+			return nil, err
+		}
+		return v, nil
+	}
+	tok, err := d.dec.ReadToken() // a scalar: no reflection
+	if err != nil {
+		return nil, err
+	}
+	switch tok.Kind() {
+	case 'n':
+		return nil, nil
+	case 't', 'f':
+		return tok.Bool(), nil
+	case '"':
+		return tok.String(), nil
+	case '0':
+		return tok.Float() // an error past float64's range, as encoding/json
+	}
+	return nil, errors.New("expected a value")
+}
+
 // fields reads the rest of an object whose '{' was read, in order.
 func (d *stdDecoder) fields() ([]jsonField, error) {
 	out := make([]jsonField, 0, 8)
-	for d.dec.More() {
-		tok, err := d.dec.Token()
+	for d.dec.PeekKind() != '}' {
+		tok, err := d.dec.ReadToken()
 		if err != nil {
 			return nil, d.fail(err)
 		}
-		k, ok := tok.(string)
-		if !ok {
+		if tok.Kind() != '"' {
 			return nil, d.fail(errors.New("expected a key"))
 		}
+		k := tok.String()
 		start := d.valueStart()
-		var v any
-		if start < len(d.data) && (d.data[start] == '{' || d.data[start] == '[') {
-			err = d.dec.Decode(&v) // a nested object or array
-		} else {
-			v, err = d.dec.Token() // a scalar: cheaper than Decode
-		}
+		v, err := d.value()
 		if err != nil {
 			return nil, d.fail(err)
 		}
@@ -104,7 +138,7 @@ func (d *stdDecoder) fields() ([]jsonField, error) {
 
 // end checks that nothing but white space follows.
 func (d *stdDecoder) end() error {
-	if _, err := d.dec.Token(); !errors.Is(err, io.EOF) {
+	if _, err := d.dec.ReadToken(); !errors.Is(err, io.EOF) {
 		return d.fail(errors.New("unexpected data after the top-level value"))
 	}
 	return nil
@@ -131,15 +165,18 @@ func decodeCollectionBody(data []byte) (allOrNone bool, recs []jsonRecord, err e
 	if err := d.delim('{'); err != nil {
 		return false, nil, err
 	}
-	for d.dec.More() {
-		tok, err := d.dec.Token()
+	for d.dec.PeekKind() != '}' {
+		tok, err := d.dec.ReadToken()
 		if err != nil {
 			return false, nil, d.fail(err)
 		}
-		switch tok {
+		if tok.Kind() != '"' {
+			return false, nil, d.fail(errors.New("expected a key"))
+		}
+		switch tok.String() {
 		case "allOrNone":
-			var v any
-			if err := d.dec.Decode(&v); err != nil {
+			v, err := d.value()
+			if err != nil {
 				return false, nil, d.fail(err)
 			}
 			b, ok := v.(bool)
@@ -148,27 +185,27 @@ func decodeCollectionBody(data []byte) (allOrNone bool, recs []jsonRecord, err e
 			}
 			allOrNone = b
 		case "records":
-			tok, err := d.dec.Token()
+			tok, err := d.dec.ReadToken()
 			if err != nil {
 				return false, nil, d.fail(err)
 			}
-			if tok == nil {
+			if tok.Kind() == 'n' {
 				recs = nil
 				break
 			}
-			if tok != json.Delim('[') {
+			if tok.Kind() != '[' {
 				return false, nil, d.fail(errors.New("records must be an array"))
 			}
 			recs = make([]jsonRecord, 0, maxCollection)
-			for d.dec.More() {
-				tok, err := d.dec.Token()
+			for d.dec.PeekKind() != ']' {
+				tok, err := d.dec.ReadToken()
 				if err != nil {
 					return false, nil, d.fail(err)
 				}
-				switch tok {
-				case nil:
+				switch tok.Kind() {
+				case 'n':
 					recs = append(recs, jsonRecord{null: true})
-				case json.Delim('{'):
+				case '{':
 					fs, err := d.fields()
 					if err != nil {
 						return false, nil, err
@@ -185,8 +222,7 @@ func decodeCollectionBody(data []byte) (allOrNone bool, recs []jsonRecord, err e
 				return false, nil, err
 			}
 		default:
-			var skip json.RawMessage
-			if err := d.dec.Decode(&skip); err != nil {
+			if err := d.dec.SkipValue(); err != nil {
 				return false, nil, d.fail(err)
 			}
 		}
