@@ -61,6 +61,7 @@ demo:
 fuzz:
 	$(GO) test ./pkg/salesforce/sfsim/internal/soql -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/salesforce/sfsim -run '^$$' -fuzz '^FuzzTokenRequest$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./pkg/salesforce/sfsim -run '^$$' -fuzz '^FuzzBodyReaderMatchesEncodingJSON$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/pipeline -run '^$$' -fuzz '^FuzzMapper$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/pipeline -run '^$$' -fuzz '^FuzzParseConfig$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/pipeline -run '^$$' -fuzz '^FuzzValueCheck$$' -fuzztime $(FUZZTIME)

@@ -1,8 +1,10 @@
-// Package jsontext appends JSON strings without reflection. It is the one
+// Package jsontext holds Kinetic's JSON text helpers. AppendString is the one
 // hand-written JSON escaper left in Kinetic: the simulator writes its
-// responses with it (see docs/performance.md, "Hand-written codecs", for
-// why that stays while the production codecs use encoding/json), and
-// FuzzAppendJSONString holds it to encoding/json.
+// responses with it (see docs/performance.md, "Hand-written codecs", for why
+// that stays while the production codecs use encoding/json), and
+// FuzzAppendJSONString holds it to encoding/json. V1Reading (read.go) makes
+// encoding/json/v2 decode as encoding/json does, for the decoders on the hot
+// paths.
 package jsontext
 
 import "unicode/utf8"
