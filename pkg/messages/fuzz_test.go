@@ -1,8 +1,10 @@
 package messages_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"reflect"
 	"testing"
 	"time"
@@ -78,11 +80,22 @@ func FuzzDecodeBatchResult(f *testing.F) {
 		`{"v":1,"records":[{"seq":1,"status":"loaded","fields":[]}]}`,
 		`{"v":2}`, `{"v":0}`, `{}`, `null`, `{"v":1,"x":1}`, `{"v":1} {}`,
 		`{"v":1,"started_at":"2026-11-26T10:15:00.5+05:30"}`, `{"V":1,"Pipeline":"p"}`,
+		`{"v":1,"records":[{"status":"loaded","seq":1,"seq":2}]}`, `{"v":1,"pipeline":"a\xffb"}`, `{"v":1,"BATCH_ID":"x"}`,
+		`{"v":1,"started_at":"not a time"}`, `{"v":1,"loaded":1.5}`, `{"v":1,"records":[null]}`, `{"v":1} x`,
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		br, err := messages.DecodeBatchResult(data)
+		// encoding/json (v1) with DisallowUnknownFields is the reference
+		// for the v2 reading: the same documents decode, to the same value.
+		want, ok := v1BatchResult(data)
+		if (err == nil) != ok {
+			t.Fatalf("%q: DecodeBatchResult error %v; encoding/json accepts: %v", data, err, ok)
+		}
+		if err == nil && !reflect.DeepEqual(br, want) {
+			t.Fatalf("%q: got %+v, encoding/json %+v", data, br, want)
+		}
 		if err != nil {
 			checkEnvelopeError(t, err)
 			if br != nil {
@@ -107,6 +120,29 @@ func FuzzDecodeBatchResult(f *testing.F) {
 			t.Fatalf("round trip changed the result:\n%+v\n%+v", br, back)
 		}
 	})
+}
+
+// v1BatchResult is DecodeBatchResult as it was on encoding/json (v1): a
+// strict Decoder, nothing after the value, version 1, known statuses.
+func v1BatchResult(data []byte) (*messages.BatchResult, bool) {
+	var r messages.BatchResult
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if dec.Decode(&r) != nil {
+		return nil, false
+	}
+	var rest json.RawMessage
+	if !errors.Is(dec.Decode(&rest), io.EOF) || r.V != messages.Version {
+		return nil, false
+	}
+	for _, rec := range r.Records {
+		switch rec.Status {
+		case messages.StatusLoaded, messages.StatusDeadLettered, messages.StatusSkipped, messages.StatusRetrying:
+		default:
+			return nil, false
+		}
+	}
+	return &r, true
 }
 
 func FuzzDecodeDeadLetter(f *testing.F) {

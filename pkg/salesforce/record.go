@@ -1,8 +1,10 @@
 package salesforce
 
 import (
-	"bytes"
-	"encoding/json"
+	"fmt"
+	"strconv"
+
+	"github.com/kinetic-sync/kinetic/internal/jsontext"
 )
 
 // Record is one sObject's fields: API field name → value. Values are
@@ -15,55 +17,57 @@ import (
 // Query results use the same shape, with the "attributes" entries removed.
 type Record = map[string]any
 
-// collectionBody is an sObject Collections request body.
-type collectionBody struct {
-	AllOrNone bool     `json:"allOrNone"`
-	Records   []Record `json:"records"`
-}
+// The request bodies are written by jsontext.AppendValue: encoding/json's
+// output with HTML escaping off (<, > and & are sent as they are, as
+// Salesforce's own clients do), keys in map order, and the "attributes"
+// entries of records read by a query left out at every depth (a request
+// must not send them). internal/jsontext says why it is hand-written.
 
 // marshalCollectionBody encodes {"allOrNone":…,"records":[…]} with each
 // record tagged {"attributes":{"type":sobject}}.
 func marshalCollectionBody(sobject string, recs []Record, allOrNone bool) ([]byte, error) {
-	attrs := map[string]string{"type": sobject}
-	tagged := make([]Record, len(recs))
+	b := make([]byte, 0, 64+len(recs)*(48+len(sobject)+24*fieldsOf(recs)))
+	b = append(b, `{"allOrNone":`...)
+	b = strconv.AppendBool(b, allOrNone)
+	b = append(b, `,"records":[`...)
 	for i, r := range recs {
-		t := sendable(r, 1)
-		t["attributes"] = attrs
-		tagged[i] = t
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"attributes":{"type":`...)
+		b = jsontext.AppendString(b, sobject)
+		b = append(b, '}')
+		for k, v := range r {
+			if k == "attributes" {
+				continue
+			}
+			b = append(b, ',')
+			b = jsontext.AppendString(b, k)
+			b = append(b, ':')
+			var err error
+			if b, err = jsontext.AppendValue(b, v, "attributes"); err != nil {
+				return nil, fmt.Errorf("record %d field %q: %w", i, k, err)
+			}
+		}
+		b = append(b, '}')
 	}
-	return marshalJSON(collectionBody{AllOrNone: allOrNone, Records: tagged})
+	return append(b, "]}"...), nil
+}
+
+// fieldsOf is the field count of the first record, for sizing a body.
+func fieldsOf(recs []Record) int {
+	if len(recs) == 0 {
+		return 0
+	}
+	return len(recs[0])
 }
 
 // marshalRecord encodes one record (single-record endpoints).
-func marshalRecord(r Record) ([]byte, error) { return marshalJSON(sendable(r, 0)) }
-
-// sendable copies r without its "attributes" entries, at every depth: a
-// record read by a query carries them, a request must not. extra is room
-// for entries the caller adds.
-func sendable(r Record, extra int) Record {
-	out := make(Record, len(r)+extra)
-	for k, v := range r {
-		if k == "attributes" {
-			continue
-		}
-		if m, ok := v.(map[string]any); ok {
-			v = sendable(m, 0)
-		}
-		out[k] = v
+func marshalRecord(r Record) ([]byte, error) {
+	if r == nil {
+		r = Record{} // an empty object, never null
 	}
-	return out
-}
-
-// marshalJSON is json.Marshal without HTML escaping (<, > and & are sent as
-// they are, as Salesforce's own clients do).
-func marshalJSON(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return jsontext.AppendObject(nil, r, "attributes")
 }
 
 // stripAttributes removes Salesforce's "attributes" entries from a decoded
