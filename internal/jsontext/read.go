@@ -13,7 +13,8 @@ import (
 // an alias of it). It decodes the same documents into the same values 2-4x
 // faster than encoding/json (v1), with a quarter of the allocations; see
 // docs/performance.md, "encoding/json/v2 on the decoding paths". The encoders
-// stay on v1: v2 marshals at about v1's speed.
+// do not use v2, which marshals maps no faster than v1: request bodies are
+// written by AppendValue, results and dead letters by encoding/json.
 
 // V1Reading makes encoding/json/v2 read JSON as encoding/json (v1) reads it
 // into an any, so that moving a decoder to v2 changes no result:

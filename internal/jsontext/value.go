@@ -85,8 +85,17 @@ func AppendObject(b []byte, m map[string]any, omit string) ([]byte, error) {
 	if m == nil {
 		return append(b, "null"...), nil
 	}
-	b = append(b, '{')
-	first := true
+	b, err := AppendMembers(append(b, '{'), m, omit, true)
+	if err != nil {
+		return b, err
+	}
+	return append(b, '}'), nil
+}
+
+// AppendMembers appends m's members, without those named omit (at every
+// depth), inside an object the caller opened: first says whether they are
+// the object's first members, else each is preceded by a comma.
+func AppendMembers(b []byte, m map[string]any, omit string, first bool) ([]byte, error) {
 	for k, v := range m {
 		if omit != "" && k == omit {
 			continue
@@ -102,7 +111,7 @@ func AppendObject(b []byte, m map[string]any, omit string) ([]byte, error) {
 			return b, fmt.Errorf("%q: %w", k, err)
 		}
 	}
-	return append(b, '}'), nil
+	return b, nil
 }
 
 // appendFloat formats f as encoding/json does (ES6 number formatting).

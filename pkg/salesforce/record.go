@@ -17,7 +17,8 @@ import (
 // Query results use the same shape, with the "attributes" entries removed.
 type Record = map[string]any
 
-// The request bodies are written by jsontext.AppendValue: encoding/json's
+// The request bodies are written by jsontext.AppendValue and its object
+// helpers: encoding/json's
 // output with HTML escaping off (<, > and & are sent as they are, as
 // Salesforce's own clients do), keys in map order, and the "attributes"
 // entries of records read by a query left out at every depth (a request
@@ -37,17 +38,9 @@ func marshalCollectionBody(sobject string, recs []Record, allOrNone bool) ([]byt
 		b = append(b, `{"attributes":{"type":`...)
 		b = jsontext.AppendString(b, sobject)
 		b = append(b, '}')
-		for k, v := range r {
-			if k == "attributes" {
-				continue
-			}
-			b = append(b, ',')
-			b = jsontext.AppendString(b, k)
-			b = append(b, ':')
-			var err error
-			if b, err = jsontext.AppendValue(b, v, "attributes"); err != nil {
-				return nil, fmt.Errorf("record %d field %q: %w", i, k, err)
-			}
+		var err error
+		if b, err = jsontext.AppendMembers(b, r, "attributes", false); err != nil {
+			return nil, fmt.Errorf("record %d: field %w", i, err)
 		}
 		b = append(b, '}')
 	}
