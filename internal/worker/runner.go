@@ -344,33 +344,48 @@ func (r *runner) fetchLoop(ctx context.Context, part int, c jetstream.Consumer, 
 		// and lost again, until MaxDeliver dead-letters them
 		// (TestClusterLoadsKeyedRecords). The credits bound the count by
 		// the byte room instead.
-		msgs, err := fetch(c, n, append(opts, jetstream.FetchMaxWait(wait))...)
-		got := 0
-		for _, m := range msgs {
-			got += len(m.Data())
-		}
-		r.credits.adjust(n, bytes, len(msgs), got)
-		if len(msgs) >= n {
-			ask = r.batchSize
-		} else {
-			ask = max(1, min(r.batchSize, 2*len(msgs)))
+		// What the fetch brings goes to the loader as it comes, in pieces
+		// (see fetchInto): the loader's linger starts when a record
+		// reaches it, so a record must not wait out the fetch first.
+		res := reservation{n: n, bytes: bytes}
+		admitted := false
+		take := func(msgs []jetstream.Msg) {
+			size := 0
+			for _, m := range msgs {
+				size += len(m.Data())
+			}
+			r.credits.adjust(res.take(len(msgs), size))
+			entries := r.receive(msgs, part)
+			if ctx.Err() != nil {
+				// Fetched as the worker began to stop: given back at once,
+				// before anything of theirs is written.
+				entries = r.giveBack(entries, "worker shutting down: redelivered to another replica")
+			}
+			if pl != nil {
+				entries, admitted = pl.admit(ctx, entries), true
+			}
+			if len(entries) > 0 {
+				r.intakeEntries(ctx, entries)
+			}
 		}
 		// Messages that came before an error are this replica's: they are
 		// taken in whatever followed them.
-		var entries []*entry
-		if len(msgs) > 0 {
-			entries = r.receive(msgs, part)
+		count, err := fetchInto(c, n, take, append(opts, jetstream.FetchMaxWait(wait))...)
+		r.credits.adjust(res.n, res.bytes, 0, 0) // what the fetch did not use
+		if count > 0 {
+			r.w.metrics.BatchSize.WithLabelValues(r.name).Observe(float64(count))
+			r.w.metrics.Batches.WithLabelValues(r.name).Inc()
 		}
-		if ctx.Err() != nil {
-			// Fetched as the worker began to stop: given back at once,
-			// before anything of theirs is written.
-			entries = r.giveBack(entries, "worker shutting down: redelivered to another replica")
+		if count >= n {
+			ask = r.batchSize
+		} else {
+			ask = max(1, min(r.batchSize, 2*count))
 		}
-		if pl != nil && (len(entries) > 0 || err == nil) {
-			entries = pl.admit(ctx, entries)
-		}
-		if len(entries) > 0 {
-			r.intakeEntries(ctx, entries)
+		if pl != nil && !admitted && err == nil {
+			// Nothing came: a fence still checks whether it may lift.
+			if entries := pl.admit(ctx, nil); len(entries) > 0 {
+				r.intakeEntries(ctx, entries)
+			}
 		}
 		if err == nil {
 			fails = 0
@@ -434,28 +449,79 @@ func (r *runner) giveBack(entries []*entry, why string) []*entry {
 	return decided
 }
 
-// fetch pulls up to n messages.
-func fetch(c jetstream.Consumer, n int, opts ...jetstream.FetchOpt) ([]jetstream.Msg, error) {
+// handOverAfter is the longest a fetched message waits inside its fetch
+// before it is handed on: a fetch ends only once it has all it asked for or
+// its wait is over, and the records already in it must reach the loader
+// long before the loader's linger (100ms by default) runs out.
+const handOverAfter = 5 * time.Millisecond
+
+// fetchInto pulls up to n messages and hands them to take in arrival order,
+// in pieces: everything that came within handOverAfter of a piece's first
+// message, or what came before the fetch ended. It returns how many came,
+// and ErrPinIDMismatch if the fetch ended on it (what came before it was
+// handed on).
+func fetchInto(c jetstream.Consumer, n int, take func([]jetstream.Msg), opts ...jetstream.FetchOpt) (int, error) {
 	batch, err := c.Fetch(n, opts...)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	var msgs []jetstream.Msg
-	for m := range batch.Messages() {
-		msgs = append(msgs, m)
+	count := 0
+	var piece []jetstream.Msg
+	var due <-chan time.Time
+	var timer *time.Timer
+	flush := func() {
+		if len(piece) > 0 {
+			take(piece)
+			piece = nil
+		}
+		if timer != nil {
+			timer.Stop()
+			timer, due = nil, nil
+		}
 	}
+	for msgs := batch.Messages(); msgs != nil; {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				msgs = nil
+				break
+			}
+			count++
+			piece = append(piece, m)
+			if timer == nil {
+				timer = time.NewTimer(handOverAfter)
+				due = timer.C
+			}
+		case <-due:
+			flush()
+		}
+	}
+	flush()
 	if err := batch.Error(); errors.Is(err, jetstream.ErrPinIDMismatch) {
-		return msgs, err
+		return count, err
 	}
-	return msgs, nil
+	return count, nil
+}
+
+// reservation is what is left of a fetch's reserved room (credits) while
+// its messages come in.
+type reservation struct{ n, bytes int }
+
+// take moves got records of gotBytes in all from the reservation to what
+// is held, and returns the arguments of the credits' adjust that does it:
+// each record takes a reserved record's place, and its bytes beyond what is
+// left reserved are added.
+func (res *reservation) take(got, gotBytes int) (n, bytes, _, _ int) {
+	n, bytes = min(got, res.n), min(gotBytes, res.bytes)
+	res.n -= n
+	res.bytes -= bytes
+	return n, bytes, got, gotBytes
 }
 
 // receive takes fetched messages in: each takes its credits, and is decoded,
 // mapped and checked. What fails here is decided at once.
 func (r *runner) receive(msgs []jetstream.Msg, part int) []*entry {
 	m := r.w.metrics
-	m.BatchSize.WithLabelValues(r.name).Observe(float64(len(msgs)))
-	m.Batches.WithLabelValues(r.name).Inc()
 	m.InFlight.WithLabelValues(r.name).Add(float64(len(msgs)))
 	var replayed time.Time // the latest publish time of a replayed record here
 	for _, msg := range msgs {

@@ -423,3 +423,45 @@ func TestRefusedRequestsAreBisected(t *testing.T) {
 		t.Logf("%d refused records among 200: %d calls (bound %d)", len(bad), st.APICalls, bound)
 	}
 }
+
+// Records that waited for a call slot have not waited for company: when
+// the slot frees, they linger from then for the records still coming, so
+// the next call goes out full rather than a few short of 200 (the worker
+// refills its intake just as its calls end).
+func TestLingerCountsFromTheFreeSlot(t *testing.T) {
+	t.Parallel()
+	b := setup(t, sfsim.Config{Faults: sfsim.Faults{Latency: 1500 * time.Millisecond}})
+	l, err := pipeline.NewLoader(pipeline.LoaderConfig{Client: b.client, SObject: "Account", Mode: pipeline.Upsert,
+		ExternalIDField: "External_Key__c", API: pipeline.APICollections, Concurrency: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := make([]pipeline.Item, 400)
+	for i := range items {
+		key := fmt.Sprintf("L-%03d", i)
+		items[i] = pipeline.Item{Seq: i, Key: strings.ToLower(key), Record: salesforce.Record{"External_Key__c": key, "Name": key}}
+	}
+	in := make(chan []pipeline.Item, 3)
+	firstCall := make(chan struct{})
+	var once sync.Once
+	done := make(chan pipeline.LoadStats)
+	go func() {
+		// The linger (1s) is shorter than a call (1.5s): the 150 records
+		// that arrive during the first call are past their linger when it
+		// ends.
+		done <- l.Stream(ctxT(t), in, pipeline.StreamOptions{Linger: time.Second,
+			OnCall: func(salesforce.Class, error) { once.Do(func() { close(firstCall) }) }})
+	}()
+	in <- items[:200]
+	in <- items[200:350]
+	<-firstCall
+	in <- items[350:] // within the linger counted from the free slot
+	close(in)
+	st := <-done
+	if sizes := b.env.Server.Stats().CollectionsCallSizes; len(sizes) != 1 || sizes[200] != 2 {
+		t.Errorf("calls by size %v, want two of 200", sizes)
+	}
+	if st.APICalls != 2 {
+		t.Errorf("%d API calls, want 2", st.APICalls)
+	}
+}
