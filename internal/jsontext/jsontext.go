@@ -1,10 +1,17 @@
-// Package jsontext holds Kinetic's JSON text helpers. AppendString is the one
-// hand-written JSON escaper left in Kinetic: the simulator writes its
-// responses with it (see docs/performance.md, "Hand-written codecs", for why
-// that stays while the production codecs use encoding/json), and
-// FuzzAppendJSONString holds it to encoding/json. V1Reading (read.go) makes
-// encoding/json/v2 decode as encoding/json does, for the decoders on the hot
-// paths.
+// Package jsontext holds Kinetic's hand-written JSON, each piece kept only
+// where a benchmark of the production case shows it pays
+// (docs/performance.md, "Hand-written codecs") and each held to
+// encoding/json by a differential fuzz test:
+//   - AppendString, the one escaper, byte for byte encoding/json's
+//     (FuzzAppendJSONString): the simulator's responses and batch results
+//     are written with it;
+//   - AppendValue and AppendObject (value.go), the Collections request
+//     bodies (FuzzAppendValue);
+//   - ParseObject (object.go), the worker's record decoder
+//     (FuzzParseObject).
+//
+// V1Reading and V1Strict (read.go) make encoding/json/v2 decode as
+// encoding/json does, for the other decoders.
 package jsontext
 
 import "unicode/utf8"
@@ -21,9 +28,9 @@ func init() {
 	}
 }
 
-// AppendString appends s as a JSON string, escaped as encoding/json does with
-// HTML escaping off: quote, backslash, control characters, U+2028 and
-// U+2029; each invalid UTF-8 byte becomes U+FFFD.
+// AppendString appends s as a JSON string, byte for byte as encoding/json
+// writes it with HTML escaping off: quote, backslash, control characters,
+// U+2028 and U+2029 escaped; each invalid UTF-8 byte becomes U+FFFD.
 func AppendString(b []byte, s string) []byte { return appendString(b, s, &safe) }
 
 // AppendStringHTML is AppendString that also escapes <, > and &, as
@@ -44,6 +51,10 @@ func appendString(b []byte, s string, safe *[utf8.RuneSelf]bool) []byte {
 			switch c {
 			case '"', '\\':
 				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
 			case '\n':
 				b = append(b, '\\', 'n')
 			case '\r':

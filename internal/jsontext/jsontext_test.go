@@ -8,7 +8,7 @@ import (
 )
 
 // Both escapers must round-trip through encoding/json, replacing invalid
-// UTF-8 as encoding/json does.
+// UTF-8 as encoding/json does, and write encoding/json's bytes.
 func FuzzAppendJSONString(f *testing.F) {
 	for _, s := range []string{"", "plain", "quote\"back\\slash", "ctl\x00\x1f\n\t\r", "é日本\u2028\u2029", "bad\xffutf8", "<>&"} {
 		f.Add(s)
@@ -31,27 +31,32 @@ func FuzzAppendJSONString(f *testing.F) {
 				t.Fatalf("%s: round trip of %q gave %q, want %q", name, s, back, want)
 			}
 		}
+		checkSameBytes(t, s)
 	})
 }
 
 // AppendStringHTML writes exactly what encoding/json.Marshal writes;
-// AppendString the same with HTML escaping off. (Only \b and \f differ:
-// they are written as \u0008 and \u000c, which mean the same.)
+// AppendString the same with HTML escaping off.
 func TestSameBytesAsEncodingJSON(t *testing.T) {
 	t.Parallel()
-	for _, s := range []string{"", "plain", "quote\"back\\slash", "ctl\x00\x1f\n\t\r", "é日本\u2028\u2029", "bad\xffutf8\xc3", "<a href=\"x\">&amp;</a>"} {
-		if got, want := AppendStringHTML(nil, s), mustMarshal(t, s); !bytes.Equal(got, want) {
-			t.Errorf("AppendStringHTML(%q) = %s, encoding/json %s", s, got, want)
-		}
-		var buf bytes.Buffer
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(s); err != nil {
-			t.Fatal(err)
-		}
-		if got, want := AppendString(nil, s), bytes.TrimSuffix(buf.Bytes(), []byte("\n")); !bytes.Equal(got, want) {
-			t.Errorf("AppendString(%q) = %s, encoding/json without HTML escaping %s", s, got, want)
-		}
+	for _, s := range []string{"", "plain", "quote\"back\\slash", "ctl\x00\x1f\n\t\r\b\f", "é日本\u2028\u2029", "bad\xffutf8\xc3", "<a href=\"x\">&amp;</a>"} {
+		checkSameBytes(t, s)
+	}
+}
+
+func checkSameBytes(t *testing.T, s string) {
+	t.Helper()
+	if got, want := AppendStringHTML(nil, s), mustMarshal(t, s); !bytes.Equal(got, want) {
+		t.Errorf("AppendStringHTML(%q) = %s, encoding/json %s", s, got, want)
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := AppendString(nil, s), bytes.TrimSuffix(buf.Bytes(), []byte("\n")); !bytes.Equal(got, want) {
+		t.Errorf("AppendString(%q) = %s, encoding/json without HTML escaping %s", s, got, want)
 	}
 }
 

@@ -6,15 +6,18 @@ import (
 	jsonv1 "github.com/go-json-experiment/json/v1"
 )
 
-// The decoders on the hot paths — a worker reading each record message, the
-// simulator reading each request body — use encoding/json/v2, from
+// The simulator reads each request body with encoding/json/v2, from
 // github.com/go-json-experiment/json, the module it is developed in (Go 1.27
 // makes it the standard library's encoding/json/v2, and that module's import
-// an alias of it). It decodes the same documents into the same values 2-4x
-// faster than encoding/json (v1), with a quarter of the allocations; see
-// docs/performance.md, "encoding/json/v2 on the decoding paths". The encoders
-// do not use v2, which marshals maps no faster than v1: request bodies are
-// written by AppendValue, results and dead letters by encoding/json.
+// an alias of it); the batch-result and dead-letter envelopes are read with
+// it too. It decodes the same documents into the same values 2-4x faster
+// than encoding/json (v1), with a quarter of the allocations; see
+// docs/performance.md, "encoding/json/v2 on the decoding paths". A worker's
+// records, the hottest path, are read by ParseObject, three times faster
+// still; the encoders do not use v2, which marshals maps no faster than v1:
+// request bodies are written by AppendValue, batch results by
+// pkg/messages' appendBatchResult on AppendString, dead letters by
+// encoding/json.
 
 // V1Reading makes encoding/json/v2 read JSON as encoding/json (v1) reads it
 // into an any, so that moving a decoder to v2 changes no result:
@@ -23,9 +26,9 @@ import (
 //     first);
 //   - invalid UTF-8 in a string is read as U+FFFD (v2 would reject it).
 //
-// Numbers are float64 and objects map[string]any either way. The fuzz tests
-// FuzzDecodeRecord (pkg/messages) and FuzzBodyReaderMatchesEncodingJSON
-// (sfsim) hold each decoder to encoding/json.
+// Numbers are float64 and objects map[string]any either way. The fuzz test
+// FuzzBodyReaderMatchesEncodingJSON (sfsim) holds the body reader to
+// encoding/json.
 var V1Reading = jsonv2.JoinOptions(
 	v2text.AllowDuplicateNames(true),
 	v2text.AllowInvalidUTF8(true),

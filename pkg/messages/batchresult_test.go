@@ -1,6 +1,7 @@
 package messages
 
 import (
+	"bytes"
 	"encoding/json"
 	"math/rand/v2"
 	"reflect"
@@ -82,12 +83,68 @@ func BenchmarkBatchResult(b *testing.B) {
 			_, _ = EncodeBatchResult(r)
 		}
 	})
+	b.Run("encode_encoding_json", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if _, err := stdEncode(r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("decode", func(b *testing.B) {
 		b.ReportAllocs()
 		for i := 0; i < b.N; i++ {
 			if _, err := DecodeBatchResult(data); err != nil {
 				b.Fatal(err)
 			}
+		}
+	})
+}
+
+// stdEncode is what EncodeBatchResult wrote on encoding/json: an Encoder
+// with HTML escaping off, without its trailing newline.
+func stdEncode(r *BatchResult) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(r); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// FuzzEncodeBatchResult holds appendBatchResult to encoding/json: any
+// strings (invalid UTF-8, control characters, U+2028, HTML), any numbers and
+// times give the same bytes, and a time encoding/json cannot write is an
+// error for both.
+//
+//	go test -run '^$' -fuzz FuzzEncodeBatchResult -fuzztime 60s ./pkg/messages/
+func FuzzEncodeBatchResult(f *testing.F) {
+	f.Add("job-1", "001Kn0000000001IAA", "<&> \"q\" \u2028 \xff", int64(1), uint64(7), int64(1_700_000_000), int64(0), 3, true)
+	f.Add("", "", "", int64(0), uint64(0), int64(-62135596800), int64(-1), 0, false)
+	f.Add("x", "y", "\x01\t\n", int64(-5), uint64(1<<63), int64(253402300800), int64(999_999_999), 200, true)
+	f.Fuzz(func(t *testing.T, s1, s2, s3 string, seq int64, streamSeq uint64, sec, nsec int64, n int, created bool) {
+		r := &BatchResult{V: Version, BatchID: s1, Pipeline: s2, SObject: s3, Mode: s1 + s2, Job: s3, Worker: s2,
+			Loaded: n, Failed: -n, Skipped: int(seq), Retrying: int(nsec), APICalls: int(sec),
+			StartedAt: time.Unix(sec, nsec).UTC(), FinishedAt: time.Unix(sec/2, 0).In(time.FixedZone("z", int(nsec%50_000)))}
+		if n%3 != 0 {
+			r.Records = []RecordOutcome{}
+		}
+		for i := range min(max(n, 0)%5, 4) {
+			o := RecordOutcome{Seq: seq * int64(i), StreamSeq: streamSeq, Key: s1, Status: s2, ID: s3, Created: created,
+				Code: s2, Message: s3, Delivery: i - 1, Attempts: n - i}
+			if i%2 == 1 {
+				o.Fields = []string{s1, s3}
+			}
+			r.Records = append(r.Records, o)
+		}
+		got, err := appendBatchResult(nil, r)
+		want, werr := stdEncode(r)
+		if (err == nil) != (werr == nil) {
+			t.Fatalf("appendBatchResult error %v, encoding/json error %v", err, werr)
+		}
+		if err == nil && !bytes.Equal(got, want) {
+			t.Fatalf("appendBatchResult wrote\n%s\nencoding/json\n%s", got, want)
 		}
 	})
 }

@@ -101,17 +101,16 @@ type DeadLetter struct {
 	Worker       string              `json:"worker,omitempty"`
 }
 
-// EncodeBatchResult encodes r, setting its version. Strings are not
-// HTML-escaped: a result is read by programs, not embedded in pages.
+// EncodeBatchResult encodes r, setting its version, as encoding/json does
+// with HTML escaping off (appendBatchResult): strings are not HTML-escaped,
+// since a result is read by programs, not embedded in pages.
 func EncodeBatchResult(r *BatchResult) ([]byte, error) {
 	r.V = Version
-	buf := bytes.NewBuffer(make([]byte, 0, 256+100*len(r.Records)))
-	enc := json.NewEncoder(buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(r); err != nil {
-		return nil, err
+	b, err := appendBatchResult(make([]byte, 0, 256+100*len(r.Records)), r)
+	if err != nil {
+		return nil, fmt.Errorf("encoding batch result: %w", err)
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return b, nil
 }
 
 // DecodeBatchResult decodes a batch result strictly.

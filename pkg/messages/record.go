@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	jsonv2 "github.com/go-json-experiment/json"
-
 	"github.com/kinetic-sync/kinetic/internal/jsontext"
 )
 
@@ -14,9 +12,10 @@ import (
 // else (empty, not JSON, an array, a string, trailing data) is a
 // *DecodeError with CodeUndecodable; a payload over maxBytes (when > 0) is one
 // with CodeTooLarge. The result is encoding/json.Unmarshal's (numbers as
-// float64, invalid UTF-8 as U+FFFD, the last of repeated keys kept), read by
-// encoding/json/v2 in v1's reading (jsontext.V1Reading), which does it in
-// half the time; FuzzDecodeRecord holds the two to the same result.
+// float64, invalid UTF-8 as U+FFFD, the last of repeated keys kept),
+// computed by jsontext.ParseObject in a third of encoding/json/v2's time:
+// this is the worker's hottest decoding path (docs/performance.md,
+// "Hand-written codecs"). FuzzDecodeRecord holds it to encoding/json.
 func DecodeRecord(data []byte, maxBytes int) (map[string]any, error) {
 	if maxBytes > 0 && len(data) > maxBytes {
 		return nil, &DecodeError{Code: CodeTooLarge, Msg: fmt.Sprintf("payload is %d bytes; the limit is %d", len(data), maxBytes)}
@@ -28,8 +27,8 @@ func DecodeRecord(data []byte, maxBytes int) (map[string]any, error) {
 	if trimmed[0] != '{' {
 		return nil, &DecodeError{Code: CodeUndecodable, Msg: "payload is not a JSON object"}
 	}
-	var rec map[string]any
-	if err := jsonv2.Unmarshal(data, &rec, jsontext.V1Reading); err != nil {
+	rec, err := jsontext.ParseObject(data)
+	if err != nil {
 		return nil, &DecodeError{Code: CodeUndecodable, Msg: "payload is not valid JSON", Err: err}
 	}
 	return rec, nil
