@@ -170,10 +170,6 @@ type dispatcher struct {
 	poolAt   []time.Time
 	results  chan callResult
 	running  int
-	// freeSince is when a call slot last became free after all were busy:
-	// a fresh write's linger counts from then if it arrived while every
-	// slot was busy (see lingerFrom).
-	freeSince time.Time
 	// probing counts the bisections under way (probes waiting for their
 	// answer, halves condemned and waiting to be bisected): while there are
 	// some, the writes of released halves wait to fill a call together.
@@ -213,9 +209,6 @@ func (d *dispatcher) run(in <-chan []Item) {
 				d.add(b)
 			}
 		case r := <-d.results:
-			if d.running == limit {
-				d.freeSince = time.Now()
-			}
 			d.running--
 			d.handle(r)
 		case <-wake:
@@ -365,7 +358,7 @@ func (d *dispatcher) fromFresh(now time.Time, inputDone bool) *work {
 			n++
 		}
 	}
-	if n < maxRecords && ((!inputDone && now.Sub(d.lingerFrom()) < d.opts.Linger) || d.probing > 0) {
+	if n < maxRecords && ((!inputDone && now.Sub(d.fresh[0].arrivedAt) < d.opts.Linger) || d.probing > 0) {
 		return nil
 	}
 	w := &work{}
@@ -380,19 +373,6 @@ func (d *dispatcher) fromFresh(now time.Time, inputDone bool) *work {
 	clear(d.fresh[len(rest):])
 	d.fresh = rest
 	return w
-}
-
-// lingerFrom is when the oldest fresh write's linger began: when it
-// arrived, or when a call slot became free if every slot was busy then. A
-// write that waited for a slot has not waited for company: sent the moment
-// a slot frees, it would go with whatever came while the calls ran — a few
-// records short of 200 when the intake is refilling just then, as the
-// records of the calls that ended are settled and their room fetched again.
-func (d *dispatcher) lingerFrom() time.Time {
-	if at := d.fresh[0].arrivedAt; at.After(d.freeSince) {
-		return at
-	}
-	return d.freeSince
 }
 
 // fromPool takes up to 200 ready retries of one operation: when 200 are
@@ -467,7 +447,7 @@ func (d *dispatcher) nextWake(now time.Time, inputDone bool) (time.Time, bool) {
 		consider(at.Add(poolMaxWait))
 	}
 	if len(d.fresh) > 0 && !inputDone && d.probing == 0 {
-		consider(d.lingerFrom().Add(d.opts.Linger))
+		consider(d.fresh[0].arrivedAt.Add(d.opts.Linger))
 	}
 	return next, found
 }
