@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/kinetic-sync/kinetic/internal/clock"
 	"github.com/kinetic-sync/kinetic/internal/devenv"
 	"github.com/kinetic-sync/kinetic/internal/worker"
 	"github.com/kinetic-sync/kinetic/pkg/jobs"
@@ -182,7 +183,7 @@ func (h *harness) newEnvOn(faults sfsim.Faults, clusterSize int) (*env, error) {
 				e.close()
 				return nil, fmt.Errorf("cluster: JetStream not ready: %w", err)
 			}
-			time.Sleep(200 * time.Millisecond)
+			_ = clock.Sleep(context.Background(), 200*time.Millisecond)
 		}
 	}
 	return e, nil

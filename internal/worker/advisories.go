@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/kinetic-sync/kinetic/internal/clock"
 	"github.com/kinetic-sync/kinetic/pkg/messages"
 )
 
@@ -60,7 +61,7 @@ func (w *Worker) handleAdvisories(ctx context.Context) {
 	for ctx.Err() == nil {
 		batch, err := cons.Fetch(20, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
-			if sleepCtx(ctx, time.Second) != nil {
+			if clock.Sleep(ctx, time.Second) != nil {
 				return
 			}
 			continue

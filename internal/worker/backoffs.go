@@ -55,19 +55,6 @@ func nth(newBackOff func() backoff.BackOff, n int) time.Duration {
 	return max(d, 0)
 }
 
-// sleepCtx waits d or until ctx ends: the one context-aware sleep of the
-// worker.
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 // retryUntil calls op until it succeeds, returns a backoff.Permanent error
 // or ctx ends, waiting as b says between tries; notify hears of each
 // failure that will be retried. When ctx ends it returns op's last error,

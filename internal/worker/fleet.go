@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/kinetic-sync/kinetic/internal/clock"
 	"github.com/kinetic-sync/kinetic/pkg/messages"
 )
 
@@ -105,7 +106,7 @@ func (f *fleet) watch(ctx context.Context) {
 	for ctx.Err() == nil {
 		wa, err := f.kv.WatchAll(ctx)
 		if err != nil {
-			if sleepCtx(ctx, time.Second) != nil {
+			if clock.Sleep(ctx, time.Second) != nil {
 				return
 			}
 			continue

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/rs/zerolog"
 
+	"github.com/kinetic-sync/kinetic/internal/clock"
 	"github.com/kinetic-sync/kinetic/pkg/messages"
 	"github.com/kinetic-sync/kinetic/pkg/pipeline"
 	"github.com/kinetic-sync/kinetic/pkg/salesforce"
@@ -277,7 +278,7 @@ func (r *runner) checkSchema(ctx context.Context) bool {
 		r.onCall(class, err)
 		wait := nth(r.w.cfg.HoldBackOff, attempt)
 		r.log.Warn().Err(err).Int("attempt", attempt).Dur("retry_in", wait).Msg("reading the org's describe failed; retrying before the pipeline starts")
-		if sleepCtx(ctx, wait) != nil {
+		if clock.Sleep(ctx, wait) != nil {
 			return false
 		}
 	}
@@ -397,7 +398,7 @@ func (r *runner) fetchLoop(ctx context.Context, part int, c jetstream.Consumer, 
 		} else {
 			r.log.Warn().Err(err).Int("partition", part).Msg("fetch failed")
 		}
-		if sleepCtx(ctx, nth(r.w.cfg.FetchBackOff, fails)) != nil {
+		if clock.Sleep(ctx, nth(r.w.cfg.FetchBackOff, fails)) != nil {
 			return
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kinetic-sync/kinetic/internal/clock"
 	"github.com/kinetic-sync/kinetic/pkg/salesforce"
 )
 
@@ -589,7 +590,7 @@ func retryDescribe(describe DescribeFunc, rp RetryPolicy) DescribeFunc {
 			default:
 				return d, err
 			}
-			if sleep(ctx, b.NextBackOff()) != nil {
+			if clock.Sleep(ctx, b.NextBackOff()) != nil {
 				return d, err
 			}
 		}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/kinetic-sync/kinetic/internal/clock"
 	"github.com/kinetic-sync/kinetic/pkg/salesforce"
 )
 
@@ -459,7 +460,7 @@ func (l *Loader) loadBulk(ctx context.Context, op SyncMode, units []*bulkUnit, o
 				return
 			}
 			st.Retries++
-			if sleep(ctx, bo.NextBackOff()) != nil {
+			if clock.Sleep(ctx, bo.NextBackOff()) != nil {
 				for _, u := range pending {
 					set(u, Outcome{Err: ctx.Err(), Class: salesforce.ClassTransient})
 				}
@@ -486,7 +487,7 @@ func (l *Loader) loadBulk(ctx context.Context, op SyncMode, units []*bulkUnit, o
 		}
 		if len(retry) > 0 {
 			st.Retries++
-			if sleep(ctx, bo.NextBackOff()) != nil {
+			if clock.Sleep(ctx, bo.NextBackOff()) != nil {
 				return
 			}
 		}

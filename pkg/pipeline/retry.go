@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"context"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -112,19 +111,4 @@ func exponential(initial, max time.Duration) backoff.BackOff {
 	b.MaxElapsedTime = 0 // attempts and contexts bound the retrying
 	b.Reset()
 	return b
-}
-
-// sleep waits d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

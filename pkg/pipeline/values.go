@@ -507,9 +507,9 @@ func zone(s string) bool {
 	return false
 }
 
-// clock accepts H:mm, H:mm:ss and H:mm:ss.fraction (point or comma),
+// timeOfDay accepts H:mm, H:mm:ss and H:mm:ss.fraction (point or comma),
 // followed by a zone.
-func clock(s string) bool {
+func timeOfDay(s string) bool {
 	n := digitsAt(s, 0)
 	if n < 1 || n > 2 || len(s) < n+3 || s[n] != ':' || digitsAt(s, n+1) != 2 {
 		return false
@@ -561,14 +561,14 @@ func datetimeString(s string) bool {
 	if rest[0] != 'T' && rest[0] != 't' {
 		return false
 	}
-	return clock(rest[1:])
+	return timeOfDay(rest[1:])
 }
 
 // timeString accepts HH:mm:ss.SSSZ (Salesforce's time form) and its shorter
 // ISO 8601 variants. A blank is let through.
 func timeString(s string) bool {
 	s = trimJava(s)
-	return s == "" || clock(s)
+	return s == "" || timeOfDay(s)
 }
 
 // plausibleEmail refuses only what no rule of Salesforce's accepts: an

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/kinetic-sync/kinetic/internal/clock"
 )
 
 // User is an org user that can obtain a session.
@@ -171,7 +173,7 @@ func (c Config) withDefaults() Config {
 		c.Clock = time.Now
 	}
 	if c.Sleep == nil {
-		c.Sleep = sleep
+		c.Sleep = clock.Sleep
 	}
 	if c.LongRunningAfter == 0 {
 		c.LongRunningAfter = DefaultLongRunningAfter
