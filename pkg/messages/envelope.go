@@ -106,7 +106,7 @@ type DeadLetter struct {
 // since a result is read by programs, not embedded in pages.
 func EncodeBatchResult(r *BatchResult) ([]byte, error) {
 	r.V = Version
-	b, err := appendBatchResult(make([]byte, 0, 256+100*len(r.Records)), r)
+	b, err := appendBatchResult(make([]byte, 0, 256+128*len(r.Records)), r)
 	if err != nil {
 		return nil, fmt.Errorf("encoding batch result: %w", err)
 	}
