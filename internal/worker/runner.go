@@ -349,21 +349,25 @@ func (r *runner) fetchLoop(ctx context.Context, part int, c jetstream.Consumer, 
 		// (see fetchInto): the loader's linger starts when a record
 		// reaches it, so a record must not wait out the fetch first.
 		res := reservation{n: n, bytes: bytes}
-		admitted := false
-		take := func(msgs []jetstream.Msg) {
-			size := 0
-			for _, m := range msgs {
-				size += len(m.Data())
+		// take takes one piece in; complete says the fetch has ended, so
+		// that the piece is its last (see partLoop.admit).
+		take := func(msgs []jetstream.Msg, complete bool, err error) {
+			var entries []*entry
+			if len(msgs) > 0 {
+				size := 0
+				for _, m := range msgs {
+					size += len(m.Data())
+				}
+				r.credits.adjust(res.take(len(msgs), size))
+				entries = r.receive(msgs, part)
 			}
-			r.credits.adjust(res.take(len(msgs), size))
-			entries := r.receive(msgs, part)
 			if ctx.Err() != nil {
 				// Fetched as the worker began to stop: given back at once,
 				// before anything of theirs is written.
 				entries = r.giveBack(entries, "worker shutting down: redelivered to another replica")
 			}
-			if pl != nil {
-				entries, admitted = pl.admit(ctx, entries), true
+			if pl != nil && (len(entries) > 0 || complete && err == nil) {
+				entries = pl.admit(ctx, entries, complete)
 			}
 			if len(entries) > 0 {
 				r.intakeEntries(ctx, entries)
@@ -371,7 +375,9 @@ func (r *runner) fetchLoop(ctx context.Context, part int, c jetstream.Consumer, 
 		}
 		// Messages that came before an error are this replica's: they are
 		// taken in whatever followed them.
-		count, err := fetchInto(c, n, take, append(opts, jetstream.FetchMaxWait(wait))...)
+		count, last, err := fetchInto(c, n, func(msgs []jetstream.Msg) { take(msgs, false, nil) },
+			append(opts, jetstream.FetchMaxWait(wait))...)
+		take(last, true, err)
 		r.credits.adjust(res.n, res.bytes, 0, 0) // what the fetch did not use
 		if count > 0 {
 			r.w.metrics.BatchSize.WithLabelValues(r.name).Observe(float64(count))
@@ -381,12 +387,6 @@ func (r *runner) fetchLoop(ctx context.Context, part int, c jetstream.Consumer, 
 			ask = r.batchSize
 		} else {
 			ask = max(1, min(r.batchSize, 2*count))
-		}
-		if pl != nil && !admitted && err == nil {
-			// Nothing came: a fence still checks whether it may lift.
-			if entries := pl.admit(ctx, nil); len(entries) > 0 {
-				r.intakeEntries(ctx, entries)
-			}
 		}
 		if err == nil {
 			fails = 0
@@ -458,28 +458,18 @@ const handOverAfter = 5 * time.Millisecond
 
 // fetchInto pulls up to n messages and hands them to take in arrival order,
 // in pieces: everything that came within handOverAfter of a piece's first
-// message, or what came before the fetch ended. It returns how many came,
-// and ErrPinIDMismatch if the fetch ended on it (what came before it was
-// handed on).
-func fetchInto(c jetstream.Consumer, n int, take func([]jetstream.Msg), opts ...jetstream.FetchOpt) (int, error) {
+// message, while the fetch runs. It returns how many came, the last piece
+// (what came since the last hand-over, possibly nothing), and
+// ErrPinIDMismatch if the fetch ended on it.
+func fetchInto(c jetstream.Consumer, n int, take func([]jetstream.Msg), opts ...jetstream.FetchOpt) (int, []jetstream.Msg, error) {
 	batch, err := c.Fetch(n, opts...)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	count := 0
 	var piece []jetstream.Msg
 	var due <-chan time.Time
 	var timer *time.Timer
-	flush := func() {
-		if len(piece) > 0 {
-			take(piece)
-			piece = nil
-		}
-		if timer != nil {
-			timer.Stop()
-			timer, due = nil, nil
-		}
-	}
 	for msgs := batch.Messages(); msgs != nil; {
 		select {
 		case m, ok := <-msgs:
@@ -494,14 +484,17 @@ func fetchInto(c jetstream.Consumer, n int, take func([]jetstream.Msg), opts ...
 				due = timer.C
 			}
 		case <-due:
-			flush()
+			take(piece)
+			piece, timer, due = nil, nil, nil
 		}
 	}
-	flush()
-	if err := batch.Error(); errors.Is(err, jetstream.ErrPinIDMismatch) {
-		return count, err
+	if timer != nil {
+		timer.Stop()
 	}
-	return count, nil
+	if err := batch.Error(); errors.Is(err, jetstream.ErrPinIDMismatch) {
+		return count, piece, err
+	}
+	return count, piece, nil
 }
 
 // reservation is what is left of a fetch's reserved room (credits) while
