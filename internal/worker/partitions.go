@@ -304,13 +304,8 @@ const fenceCheckEvery = 250 * time.Millisecond
 
 // admit takes in what a fetch of the partition brought (possibly nothing)
 // and returns what may go to the loader now: everything, unless a fence is
-// up (see the package comment above). A fetch hands its messages over in
-// pieces; complete says this is its last. The fence is checked only then:
-// the consumer's ack pending counts the fetch's messages still on their
-// way, so checked earlier it would wait for them, and the partition would
-// stay fenced until a later fetch checked again — long enough, as replicas
-// start, for a hand-over to give the buffered records back (redelivered).
-func (pl *partLoop) admit(ctx context.Context, entries []*entry, complete bool) []*entry {
+// up (see the package comment above).
+func (pl *partLoop) admit(ctx context.Context, entries []*entry) []*entry {
 	pl.mu.Lock()
 	pl.redelivered = false
 	for _, e := range entries {
@@ -328,7 +323,7 @@ func (pl *partLoop) admit(ctx context.Context, entries []*entry, complete bool) 
 		return entries
 	}
 	pl.buffer = append(pl.buffer, entries...)
-	if !complete || time.Since(pl.checked) < fenceCheckEvery {
+	if time.Since(pl.checked) < fenceCheckEvery {
 		pl.mu.Unlock()
 		return nil
 	}

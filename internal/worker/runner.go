@@ -345,48 +345,33 @@ func (r *runner) fetchLoop(ctx context.Context, part int, c jetstream.Consumer, 
 		// and lost again, until MaxDeliver dead-letters them
 		// (TestClusterLoadsKeyedRecords). The credits bound the count by
 		// the byte room instead.
-		// What the fetch brings goes to the loader as it comes, in pieces
-		// (see fetchInto): the loader's linger starts when a record
-		// reaches it, so a record must not wait out the fetch first.
-		res := reservation{n: n, bytes: bytes}
-		// take takes one piece in; complete says the fetch has ended, so
-		// that the piece is its last (see partLoop.admit).
-		take := func(msgs []jetstream.Msg, complete bool, err error) {
-			var entries []*entry
-			if len(msgs) > 0 {
-				size := 0
-				for _, m := range msgs {
-					size += len(m.Data())
-				}
-				r.credits.adjust(res.take(len(msgs), size))
-				entries = r.receive(msgs, part)
-			}
-			if ctx.Err() != nil {
-				// Fetched as the worker began to stop: given back at once,
-				// before anything of theirs is written.
-				entries = r.giveBack(entries, "worker shutting down: redelivered to another replica")
-			}
-			if pl != nil && (len(entries) > 0 || complete && err == nil) {
-				entries = pl.admit(ctx, entries, complete)
-			}
-			if len(entries) > 0 {
-				r.intakeEntries(ctx, entries)
-			}
+		msgs, err := fetch(c, n, append(opts, jetstream.FetchMaxWait(wait))...)
+		got := 0
+		for _, m := range msgs {
+			got += len(m.Data())
+		}
+		r.credits.adjust(n, bytes, len(msgs), got)
+		if len(msgs) >= n {
+			ask = r.batchSize
+		} else {
+			ask = max(1, min(r.batchSize, 2*len(msgs)))
 		}
 		// Messages that came before an error are this replica's: they are
 		// taken in whatever followed them.
-		count, last, err := fetchInto(c, n, func(msgs []jetstream.Msg) { take(msgs, false, nil) },
-			append(opts, jetstream.FetchMaxWait(wait))...)
-		take(last, true, err)
-		r.credits.adjust(res.n, res.bytes, 0, 0) // what the fetch did not use
-		if count > 0 {
-			r.w.metrics.BatchSize.WithLabelValues(r.name).Observe(float64(count))
-			r.w.metrics.Batches.WithLabelValues(r.name).Inc()
+		var entries []*entry
+		if len(msgs) > 0 {
+			entries = r.receive(msgs, part)
 		}
-		if count >= n {
-			ask = r.batchSize
-		} else {
-			ask = max(1, min(r.batchSize, 2*count))
+		if ctx.Err() != nil {
+			// Fetched as the worker began to stop: given back at once,
+			// before anything of theirs is written.
+			entries = r.giveBack(entries, "worker shutting down: redelivered to another replica")
+		}
+		if pl != nil && (len(entries) > 0 || err == nil) {
+			entries = pl.admit(ctx, entries)
+		}
+		if len(entries) > 0 {
+			r.intakeEntries(ctx, entries)
 		}
 		if err == nil {
 			fails = 0
@@ -450,72 +435,28 @@ func (r *runner) giveBack(entries []*entry, why string) []*entry {
 	return decided
 }
 
-// handOverAfter is the longest a fetched message waits inside its fetch
-// before it is handed on: a fetch ends only once it has all it asked for or
-// its wait is over, and the records already in it must reach the loader
-// long before the loader's linger (100ms by default) runs out.
-const handOverAfter = 5 * time.Millisecond
-
-// fetchInto pulls up to n messages and hands them to take in arrival order,
-// in pieces: everything that came within handOverAfter of a piece's first
-// message, while the fetch runs. It returns how many came, the last piece
-// (what came since the last hand-over, possibly nothing), and
-// ErrPinIDMismatch if the fetch ended on it.
-func fetchInto(c jetstream.Consumer, n int, take func([]jetstream.Msg), opts ...jetstream.FetchOpt) (int, []jetstream.Msg, error) {
+// fetch pulls up to n messages.
+func fetch(c jetstream.Consumer, n int, opts ...jetstream.FetchOpt) ([]jetstream.Msg, error) {
 	batch, err := c.Fetch(n, opts...)
 	if err != nil {
-		return 0, nil, err
+		return nil, err
 	}
-	count := 0
-	var piece []jetstream.Msg
-	var due <-chan time.Time
-	var timer *time.Timer
-	for msgs := batch.Messages(); msgs != nil; {
-		select {
-		case m, ok := <-msgs:
-			if !ok {
-				msgs = nil
-				break
-			}
-			count++
-			piece = append(piece, m)
-			if timer == nil {
-				timer = time.NewTimer(handOverAfter)
-				due = timer.C
-			}
-		case <-due:
-			take(piece)
-			piece, timer, due = nil, nil, nil
-		}
-	}
-	if timer != nil {
-		timer.Stop()
+	var msgs []jetstream.Msg
+	for m := range batch.Messages() {
+		msgs = append(msgs, m)
 	}
 	if err := batch.Error(); errors.Is(err, jetstream.ErrPinIDMismatch) {
-		return count, piece, err
+		return msgs, err
 	}
-	return count, piece, nil
-}
-
-// reservation is what is left of a fetch's reserved room (credits) while
-// its messages come in.
-type reservation struct{ n, bytes int }
-
-// take moves got records of gotBytes in all from the reservation to what
-// is held, and returns the arguments of the credits' adjust that does it:
-// each record takes a reserved record's place, and its bytes beyond what is
-// left reserved are added.
-func (res *reservation) take(got, gotBytes int) (n, bytes, _, _ int) {
-	n, bytes = min(got, res.n), min(gotBytes, res.bytes)
-	res.n -= n
-	res.bytes -= bytes
-	return n, bytes, got, gotBytes
+	return msgs, nil
 }
 
 // receive takes fetched messages in: each takes its credits, and is decoded,
 // mapped and checked. What fails here is decided at once.
 func (r *runner) receive(msgs []jetstream.Msg, part int) []*entry {
 	m := r.w.metrics
+	m.BatchSize.WithLabelValues(r.name).Observe(float64(len(msgs)))
+	m.Batches.WithLabelValues(r.name).Inc()
 	m.InFlight.WithLabelValues(r.name).Add(float64(len(msgs)))
 	var replayed time.Time // the latest publish time of a replayed record here
 	for _, msg := range msgs {
