@@ -130,19 +130,12 @@ func (p *objParser) object() (map[string]any, error) {
 			return nil, err
 		}
 		m[k] = v
-		p.ws()
-		if p.pos >= len(p.data) {
-			return nil, p.fail("unexpected end of input in an object")
+		done, err := p.after('}', "an object")
+		if err != nil {
+			return nil, err
 		}
-		switch p.data[p.pos] {
-		case ',':
-			p.pos++
-		case '}':
-			p.pos++
-			p.depth--
+		if done {
 			return m, nil
-		default:
-			return nil, p.fail("want ',' or '}' in an object")
 		}
 	}
 }
@@ -165,21 +158,33 @@ func (p *objParser) array() ([]any, error) {
 			return nil, err
 		}
 		a = append(a, v)
-		p.ws()
-		if p.pos >= len(p.data) {
-			return nil, p.fail("unexpected end of input in an array")
+		done, err := p.after(']', "an array")
+		if err != nil {
+			return nil, err
 		}
-		switch p.data[p.pos] {
-		case ',':
-			p.pos++
-		case ']':
-			p.pos++
-			p.depth--
+		if done {
 			return a, nil
-		default:
-			return nil, p.fail("want ',' or ']' in an array")
 		}
 	}
+}
+
+// after reads what follows a member of an object or an element of an
+// array (in names which): a comma, more follow; the closing byte, done.
+func (p *objParser) after(closing byte, in string) (done bool, err error) {
+	p.ws()
+	if p.pos >= len(p.data) {
+		return false, p.fail("unexpected end of input in " + in)
+	}
+	switch p.data[p.pos] {
+	case ',':
+		p.pos++
+		return false, nil
+	case closing:
+		p.pos++
+		p.depth--
+		return true, nil
+	}
+	return false, p.fail("want ',' or '" + string(closing) + "' in " + in)
 }
 
 func (p *objParser) literal(word string, v any) (any, error) {
