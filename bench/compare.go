@@ -29,6 +29,7 @@ type compareSide struct {
 	name string // "before" or "after"
 	dir  string // its source tree
 	bin  string // its bench binary
+	at   string // its commit when the harness was built (commitOf)
 	rep  *Report
 }
 
@@ -50,7 +51,8 @@ func runCompare(ctx context.Context, o options, beforeDir string, stdout io.Writ
 		{name: "after", dir: here, bin: filepath.Join(work, "bench-after")},
 	}
 	for _, s := range sides {
-		fmt.Fprintf(stdout, "building %s's harness (%s, %s)\n", s.name, s.dir, commitOf(s.dir))
+		s.at = commitOf(s.dir)
+		fmt.Fprintf(stdout, "building %s's harness (%s, %s)\n", s.name, s.dir, s.at)
 		build := exec.CommandContext(ctx, "go", "build", "-o", s.bin, "./bench")
 		build.Dir = s.dir
 		if out, err := build.CombinedOutput(); err != nil {
@@ -88,9 +90,10 @@ func runCompare(ctx context.Context, o options, beforeDir string, stdout io.Writ
 			}
 		}
 	}
-	rep := compareReport(sides[0].rep, sides[1].rep, o, time.Since(start))
+	intro := fmt.Sprintf("%d trial(s) a side, alternating, took %s.", o.trials, time.Since(start).Round(time.Second))
+	rep := compareReport(sides[0].rep, sides[1].rep, intro)
 	rep = fmt.Sprintf("Comparison %s — before: %s (%s); after: %s (%s)\n\n%s",
-		time.Now().UTC().Format(time.RFC3339), beforeDir, commitOf(beforeDir), here, commitOf(here), rep)
+		time.Now().UTC().Format(time.RFC3339), beforeDir, sides[0].at, here, sides[1].at, rep)
 	if err := os.WriteFile(filepath.Join(o.out, "compare.md"), []byte(rep), 0o644); err != nil {
 		return err
 	}
@@ -119,18 +122,72 @@ func (s *compareSide) runTrial(ctx context.Context, groups []string, out string,
 	if err := cmd.Run(); err != nil {
 		return fmt.Errorf("%s's trial (log in %s): %w", s.name, log.Name(), err)
 	}
-	data, err := os.ReadFile(filepath.Join(out, "results.json"))
+	return addTrial(s.rep, out)
+}
+
+// addTrial adds the samples of the trial written to dir (its results.json)
+// to rep's.
+func addTrial(rep *Report, dir string) error {
+	data, err := os.ReadFile(filepath.Join(dir, "results.json"))
 	if err != nil {
 		return err
 	}
 	var r Report
 	if err := json.Unmarshal(data, &r); err != nil {
-		return fmt.Errorf("%s's results.json: %w", s.name, err)
+		return fmt.Errorf("%s: %w", filepath.Join(dir, "results.json"), err)
 	}
 	for k, xs := range r.Samples {
-		s.rep.Samples[k] = append(s.rep.Samples[k], xs...)
+		rep.Samples[k] = append(rep.Samples[k], xs...)
 	}
-	s.rep.Sizes = r.Sizes
+	rep.Sizes = r.Sizes
+	return nil
+}
+
+// poolCompares writes one comparison over the trials of earlier ones
+// (-pool): each -compare run's trials are few, and this machine's noise
+// moves a median across the other side's spread from one run to the next;
+// pooled, each side has every trial of every run. The runs must compare the
+// same two builds: their compare.md headers are printed for the reader to
+// check.
+func poolCompares(o options, dirs []string, stdout io.Writer) error {
+	before := &Report{Samples: map[string][]float64{}}
+	after := &Report{Samples: map[string][]float64{}}
+	var heads []string
+	nb, na := 0, 0
+	for _, dir := range dirs {
+		head, err := os.ReadFile(filepath.Join(dir, "compare.md"))
+		if err != nil {
+			return fmt.Errorf("%s holds no finished comparison: %w", dir, err)
+		}
+		first, _, _ := strings.Cut(string(head), "\n")
+		heads = append(heads, fmt.Sprintf("- %s: %s", dir, first))
+		for _, side := range []struct {
+			name string
+			rep  *Report
+			n    *int
+		}{{"before", before, &nb}, {"after", after, &na}} {
+			trials, err := filepath.Glob(filepath.Join(dir, side.name+"-*"))
+			if err != nil {
+				return err
+			}
+			for _, t := range trials {
+				if err := addTrial(side.rep, t); err != nil {
+					return err
+				}
+				*side.n++
+			}
+		}
+	}
+	if nb == 0 || na == 0 {
+		return fmt.Errorf("-pool: found %d before and %d after trials in %s", nb, na, strings.Join(dirs, ", "))
+	}
+	intro := fmt.Sprintf("Pooled: %d before and %d after trials of %d comparisons.", nb, na, len(dirs))
+	rep := fmt.Sprintf("Pooled comparison %s, of:\n%s\n\n%s", time.Now().UTC().Format(time.RFC3339),
+		strings.Join(heads, "\n"), compareReport(before, after, intro))
+	if err := os.WriteFile(filepath.Join(o.out, "compare.md"), []byte(rep), 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s\nwrote compare.md in %s\n", rep, o.out)
 	return nil
 }
 
@@ -166,9 +223,9 @@ func betterHigher(key string) (higher, ok bool) {
 // after ÷ before, and a verdict for the figures that have a better side:
 // "better", "same (within the spread)" when after's median lies inside
 // before's min–max (the machine's noise), "worse" otherwise.
-func compareReport(before, after *Report, o options, took time.Duration) string {
+func compareReport(before, after *Report, intro string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d trial(s) a side, alternating, took %s. Verdict: better, same (after's median within before's min–max) or worse; ratios (×) are the figures the targets judge.\n\n", o.trials, took.Round(time.Second))
+	fmt.Fprintf(&b, "%s Verdict: better, same (after's median within before's min–max) or worse; ratios (×) are the figures the targets judge.\n\n", intro)
 	b.WriteString("| | measurement | before: median (min–max, trials) | after: median (min–max, trials) | after ÷ before | verdict |\n|---|---|---|---|---|---|\n")
 	worse := 0
 	for _, rw := range allRows(after.Sizes) {

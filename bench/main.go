@@ -90,6 +90,7 @@ type options struct {
 	only    string
 	trials  int
 	compare string // -compare: the tree to compare with
+	pool    string // -pool: earlier comparisons' output directories
 	sizes   Sizes
 	latency time.Duration // per call
 	perRec  time.Duration // per record
@@ -104,6 +105,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&o.only, "only", "", "run only these measurements, comma-separated: "+strings.Join(groupNames(), ","))
 	fs.IntVar(&o.trials, "trials", 5, "trials of every repeated measurement (the short run makes 1)")
 	fs.StringVar(&o.compare, "compare", "", "compare with the code in this directory (a checkout before a change): build both harnesses and run their trials alternately; writes compare.md")
+	fs.StringVar(&o.pool, "pool", "", "pool earlier comparisons: their -out directories, comma-separated; every before-N and after-N trial is read again and one compare.md over all of them is written to -out (runs nothing)")
 	fs.BoolVar(&loader, "baseline-loader", false, "internal: run the baseline loader (the harness starts it as a child process)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -123,6 +125,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err
+	}
+	if o.pool != "" {
+		return poolCompares(o, strings.Split(o.pool, ","), stdout)
 	}
 	if o.compare != "" {
 		return runCompare(ctx, o, o.compare, stdout)

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestSummarize(t *testing.T) {
@@ -77,7 +79,7 @@ func TestCompareReportVerdicts(t *testing.T) {
 		"real.lost":      {0, 0, 0},
 		"seed.rate":      {4},
 	}}
-	out := compareReport(before, after, options{trials: 3}, time.Minute)
+	out := compareReport(before, after, "3 trial(s) a side.")
 	for _, want := range []string{
 		"| B | Kinetic 1×16 / baseline, throughput | 0.940 (0.900–0.960, 3 trials) | 0.950 (0.950–0.950, 3 trials) | 1.011 | same |",
 		"| B | Kinetic worker CPU / baseline CPU | 2.10 (2.00–2.20, 3 trials) | 2.50 (2.50–2.50, 3 trials) | 1.190 | **worse** |",
@@ -89,5 +91,56 @@ func TestCompareReportVerdicts(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q in\n%s", want, out)
 		}
+	}
+}
+
+// Pooling reads every trial of every comparison again: the medians and
+// spreads are over all of them.
+func TestPoolCompares(t *testing.T) {
+	write := func(dir string, name string, samples map[string][]float64) {
+		t.Helper()
+		d := filepath.Join(dir, name)
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		data, err := json.Marshal(Report{Samples: samples})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "results.json"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	runs := []string{t.TempDir(), t.TempDir()}
+	for i, dir := range runs {
+		if err := os.WriteFile(filepath.Join(dir, "compare.md"), fmt.Appendf(nil, "Comparison %d\n\nrest", i), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for k := 1; k <= 2; k++ {
+			v := float64(10*i + k) // 1, 2, 11, 12
+			write(dir, fmt.Sprintf("before-%d", k), map[string][]float64{"e2e.ratio_raw": {v / 100}})
+			write(dir, fmt.Sprintf("after-%d", k), map[string][]float64{"e2e.ratio_raw": {v / 100}})
+		}
+	}
+	out := t.TempDir()
+	var stdout strings.Builder
+	if err := poolCompares(options{out: out}, runs, &stdout); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(out, "compare.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"Pooled: 4 before and 4 after trials of 2 comparisons.",
+		"- " + runs[1] + ": Comparison 1",
+		"| A | (secondary) end to end / raw figure | 0.065 (0.010–0.120, 4 trials) | 0.065 (0.010–0.120, 4 trials) | 1.000 | same |",
+	} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("missing %q in\n%s", want, data)
+		}
+	}
+	if err := poolCompares(options{out: out}, []string{t.TempDir()}, &stdout); err == nil {
+		t.Error("pooling a directory with no comparison: no error")
 	}
 }
