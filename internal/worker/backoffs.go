@@ -9,7 +9,8 @@ import (
 
 // The worker's retry schedules, as backoff.BackOff values: Options holds a
 // constructor for each, so tests inject schedules that do not wait, and
-// the production ones below are tested as they are (backoffs_test.go).
+// the production ones below are tested as they are (TestDefaultSchedules
+// in decide_internal_test.go).
 
 // exponential is initial doubling up to maxInterval, ±jitter, forever.
 func exponential(initial, maxInterval time.Duration, jitter float64) backoff.BackOff {

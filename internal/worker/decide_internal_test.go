@@ -114,3 +114,18 @@ func TestDefaultSchedules(t *testing.T) {
 		t.Errorf("hold: delay 4 is %v, want 8s ±20%%", d)
 	}
 }
+
+// A busy fetch waits a quarter of the linger, within [1ms, 100ms]: its
+// records must reach the loader well before the linger sends a call.
+func TestBusyWait(t *testing.T) {
+	for _, c := range []struct{ linger, want time.Duration }{
+		{100 * time.Millisecond, 25 * time.Millisecond}, // the default linger
+		{20 * time.Millisecond, 5 * time.Millisecond},
+		{2 * time.Second, 100 * time.Millisecond},
+		{2 * time.Millisecond, time.Millisecond},
+	} {
+		if got := busyWait(c.linger); got != c.want {
+			t.Errorf("busyWait(%v) = %v, want %v", c.linger, got, c.want)
+		}
+	}
+}

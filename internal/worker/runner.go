@@ -75,13 +75,25 @@ type runner struct {
 	calls      atomic.Int64 // API calls, for batch results
 }
 
-// How long a fetch waits for its batch: a busy loop (asking for many)
-// briefly, an idle one (asking for one record) longer, since its first
-// record ends it.
-const (
-	fetchWaitBusy = 100 * time.Millisecond
-	fetchWaitIdle = time.Second
-)
+// How long a fetch waits for its batch. An idle loop asks for one record
+// and waits fetchWaitIdle: its first record ends the fetch. A busy loop
+// waits busyWait (see there).
+const fetchWaitIdle = time.Second
+
+// busyWait is how long a busy loop's fetch waits for a full batch: a
+// quarter of the loader's linger, at most 100ms. A fetch hands its messages
+// over only when it ends, and the loader forms a call from what it holds
+// when a call slot frees or its oldest record has lingered: a record still
+// inside a waiting fetch misses that call. With fetches of 100ms (the
+// default linger), the last records of a burst sat in their fetches while
+// the call before them left short, and each replica ended on two partial
+// calls instead of one (records per call 197.5 instead of 198.8 for 32,000
+// changes on 2 replicas; docs/performance.md, 10.6). A fuller partition
+// fills its 200 sooner than that, so the shorter wait costs pull requests
+// only on partitions that trickle.
+func busyWait(linger time.Duration) time.Duration {
+	return min(100*time.Millisecond, max(linger/4, time.Millisecond))
+}
 
 // pinGroup is the priority group of the partition consumers.
 const pinGroup = "kinetic"
@@ -331,7 +343,7 @@ func (r *runner) fetchLoop(ctx context.Context, part int, c jetstream.Consumer, 
 		// loop asks for one record, so it may wait long: the first record
 		// ends the fetch. A busy loop waits briefly for a fuller batch; the
 		// loader lingers to fill 200-record calls across loops anyway.
-		wait := fetchWaitBusy
+		wait := busyWait(r.set.Linger)
 		if n == 1 {
 			wait = fetchWaitIdle
 		}
