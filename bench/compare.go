@@ -150,10 +150,13 @@ func addTrial(rep *Report, dir string) error {
 // same two builds: their compare.md headers are printed for the reader to
 // check.
 func poolCompares(o options, dirs []string, stdout io.Writer) error {
-	before := &Report{Samples: map[string][]float64{}}
-	after := &Report{Samples: map[string][]float64{}}
+	sides := []string{"before", "after"}
+	reps := map[string]*Report{}
+	trials := map[string]int{}
+	for _, side := range sides {
+		reps[side] = &Report{Samples: map[string][]float64{}}
+	}
 	var heads []string
-	nb, na := 0, 0
 	for _, dir := range dirs {
 		head, err := os.ReadFile(filepath.Join(dir, "compare.md"))
 		if err != nil {
@@ -161,29 +164,25 @@ func poolCompares(o options, dirs []string, stdout io.Writer) error {
 		}
 		first, _, _ := strings.Cut(string(head), "\n")
 		heads = append(heads, fmt.Sprintf("- %s: %s", dir, first))
-		for _, side := range []struct {
-			name string
-			rep  *Report
-			n    *int
-		}{{"before", before, &nb}, {"after", after, &na}} {
-			trials, err := filepath.Glob(filepath.Join(dir, side.name+"-*"))
+		for _, side := range sides {
+			outs, err := filepath.Glob(filepath.Join(dir, side+"-*"))
 			if err != nil {
 				return err
 			}
-			for _, t := range trials {
-				if err := addTrial(side.rep, t); err != nil {
+			for _, out := range outs {
+				if err := addTrial(reps[side], out); err != nil {
 					return err
 				}
-				*side.n++
 			}
+			trials[side] += len(outs)
 		}
 	}
-	if nb == 0 || na == 0 {
-		return fmt.Errorf("-pool: found %d before and %d after trials in %s", nb, na, strings.Join(dirs, ", "))
+	if trials["before"] == 0 || trials["after"] == 0 {
+		return fmt.Errorf("-pool: found %d before and %d after trials in %s", trials["before"], trials["after"], strings.Join(dirs, ", "))
 	}
-	intro := fmt.Sprintf("Pooled: %d before and %d after trials of %d comparisons.", nb, na, len(dirs))
+	intro := fmt.Sprintf("Pooled: %d before and %d after trials of %d comparisons.", trials["before"], trials["after"], len(dirs))
 	rep := fmt.Sprintf("Pooled comparison %s, of:\n%s\n\n%s", time.Now().UTC().Format(time.RFC3339),
-		strings.Join(heads, "\n"), compareReport(before, after, intro))
+		strings.Join(heads, "\n"), compareReport(reps["before"], reps["after"], intro))
 	if err := os.WriteFile(filepath.Join(o.out, "compare.md"), []byte(rep), 0o644); err != nil {
 		return err
 	}
