@@ -71,6 +71,7 @@ fuzz:
 	$(GO) test ./pkg/messages -run '^$$' -fuzz '^FuzzEncodeBatchResult$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/jsontext -run '^$$' -fuzz '^FuzzAppendJSONString$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/jsontext -run '^$$' -fuzz '^FuzzParseObject$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./internal/jspull -run '^$$' -fuzz '^FuzzMetadata$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./internal/jsontext -run '^$$' -fuzz '^FuzzAppendValue$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/salesforce -run '^$$' -fuzz '^FuzzParseBulkError$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pkg/salesforce -run '^$$' -fuzz '^FuzzParseLimitInfo$$' -fuzztime $(FUZZTIME)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -440,6 +441,18 @@ func (c *Cluster) teardown() {
 	c.mu.Lock()
 	nodes := slices.Clone(c.nodes)
 	c.mu.Unlock()
+	// KINETIC_TEST_LOG_DIR keeps every container's whole log, passed or
+	// failed (with KINETIC_TEST_LOG_LEVEL=trace the workers log each record
+	// received and settled: how the lost-in-flight pulls of internal/jspull
+	// were found).
+	if d := os.Getenv("KINETIC_TEST_LOG_DIR"); d != "" {
+		name := strings.ReplaceAll(c.t.Name(), "/", "_")
+		for _, n := range nodes {
+			if err := os.WriteFile(filepath.Join(d, name+"-"+n.Name+".log"), []byte(n.LogTail(ctx, math.MaxInt)), 0o644); err != nil {
+				c.t.Errorf("keeping the log of %s: %v", n.Name, err)
+			}
+		}
+	}
 	if c.t.Failed() {
 		for _, n := range nodes {
 			c.t.Logf("---- last log lines of %s ----\n%s", n.Name, n.LogTail(ctx, 60))

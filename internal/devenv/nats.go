@@ -21,9 +21,12 @@ type NATSOptions struct {
 	StoreDir string
 	// Log enables the server's own log on stderr.
 	Log bool
+	// NoJetStream starts a core server only (tests that stand in for
+	// JetStream's API themselves).
+	NoJetStream bool
 }
 
-// NATS is an embedded nats-server with JetStream.
+// NATS is an embedded nats-server, with JetStream unless NoJetStream.
 type NATS struct {
 	*server.Server
 	tmpDir string
@@ -39,7 +42,7 @@ func StartNATS(o NATSOptions) (*NATS, error) {
 		o.Port = -1
 	}
 	n := &NATS{}
-	if o.StoreDir == "" {
+	if o.StoreDir == "" && !o.NoJetStream {
 		dir, err := os.MkdirTemp("", "kinetic-nats-*")
 		if err != nil {
 			return nil, fmt.Errorf("embedded nats: %w", err)
@@ -50,7 +53,7 @@ func StartNATS(o NATSOptions) (*NATS, error) {
 		ServerName: "kinetic-dev",
 		Host:       o.Host,
 		Port:       o.Port,
-		JetStream:  true,
+		JetStream:  !o.NoJetStream,
 		StoreDir:   o.StoreDir,
 		NoSigs:     true,
 		NoLog:      !o.Log,

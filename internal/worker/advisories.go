@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kinetic-sync/kinetic/internal/clock"
+	"github.com/kinetic-sync/kinetic/internal/jspull"
 	"github.com/kinetic-sync/kinetic/pkg/messages"
 )
 
@@ -58,15 +59,12 @@ func (w *Worker) handleAdvisories(ctx context.Context) {
 		w.log.Error().Err(err).Msg("advisory handler: records stream")
 		return
 	}
+	// As the records' pulls: a pull ends when the server ends it
+	// (internal/jspull), so no advisory is lost in flight for its AckWait.
+	pull := jspull.New(w.js, w.topo.AdvisoriesStream(), cons.CachedInfo().Name)
 	for ctx.Err() == nil {
-		batch, err := cons.Fetch(20, jetstream.FetchMaxWait(time.Second))
-		if err != nil {
-			if clock.Sleep(ctx, time.Second) != nil {
-				return
-			}
-			continue
-		}
-		for msg := range batch.Messages() {
+		msgs, err := pull.Fetch(jspull.Request{Batch: 20, Expires: time.Second})
+		for _, msg := range msgs {
 			if err := w.handleAdvisory(ctx, records, msg.Data()); err != nil {
 				w.log.Warn().Err(err).Msg("max-deliveries advisory not handled; retrying later")
 				_ = msg.NakWithDelay(5 * time.Second)
@@ -74,6 +72,9 @@ func (w *Worker) handleAdvisories(ctx context.Context) {
 			}
 			_ = msg.Ack()
 			w.metrics.Advisories.Inc()
+		}
+		if err != nil && clock.Sleep(ctx, time.Second) != nil {
+			return
 		}
 	}
 }

@@ -99,7 +99,7 @@ func (o *ownership) rebalance(ctx context.Context, wg *sync.WaitGroup) {
 		o.loops[p] = pl
 		wg.Go(func() {
 			defer close(pl.done)
-			o.r.fetchLoop(ctx, p, pl.c, pl)
+			o.r.fetchLoop(ctx, p, o.r.partPulls[p], pl)
 			pl.handOver(ctx)
 		})
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/kinetic-sync/kinetic/internal/clock"
+	"github.com/kinetic-sync/kinetic/internal/jspull"
 	"github.com/kinetic-sync/kinetic/pkg/messages"
 	"github.com/kinetic-sync/kinetic/pkg/pipeline"
 	"github.com/kinetic-sync/kinetic/pkg/salesforce"
@@ -54,6 +55,10 @@ type runner struct {
 
 	unkeyed jetstream.Consumer   // <durable>
 	parts   []jetstream.Consumer // <durable>_p<N>, keyed pipelines only
+	// Their pulls (internal/jspull: a pull ends when the server ends it),
+	// each with the pin its consumer's priority group last gave it.
+	unkeyedPull *jspull.Consumer
+	partPulls   []*jspull.Consumer
 
 	credits *credits
 	intake  chan []pipeline.Item
@@ -189,10 +194,12 @@ func (r *runner) ensureConsumers(ctx context.Context) error {
 		return fmt.Errorf("worker: pipeline %q: consumer %s: %w", r.name, cfg.Durable, err)
 	}
 	r.unkeyed = c
+	r.unkeyedPull = jspull.New(r.w.js, r.w.topo.RecordsStream(), cfg.Durable)
 	if !r.keyed {
 		return nil
 	}
 	r.parts = make([]jetstream.Consumer, r.w.topo.Partitions)
+	r.partPulls = make([]*jspull.Consumer, r.w.topo.Partitions)
 	for p := range r.parts {
 		cfg := base
 		cfg.Durable = r.partitionConsumer(p)
@@ -210,6 +217,7 @@ func (r *runner) ensureConsumers(ctx context.Context) error {
 			return fmt.Errorf("worker: pipeline %q: consumer %s: %w", r.name, cfg.Durable, err)
 		}
 		r.parts[p] = c
+		r.partPulls[p] = jspull.New(r.w.js, r.w.topo.RecordsStream(), cfg.Durable)
 	}
 	return nil
 }
@@ -222,7 +230,7 @@ func (r *runner) run(ctx, workCtx context.Context) {
 		return
 	}
 	var fetchers sync.WaitGroup
-	fetchers.Go(func() { r.fetchLoop(ctx, -1, r.unkeyed, nil) })
+	fetchers.Go(func() { r.fetchLoop(ctx, -1, r.unkeyedPull, nil) })
 	if r.keyed {
 		fetchers.Go(func() { r.owner.run(ctx, &fetchers) })
 	}
@@ -324,11 +332,11 @@ func (r *runner) refreshForReplay(ctx context.Context, published time.Time) {
 
 // fetchLoop pulls one consumer — the unkeyed one (part -1) or a partition's
 // — and hands what it fetches to the loader, until ctx ends or stop closes.
-func (r *runner) fetchLoop(ctx context.Context, part int, c jetstream.Consumer, pl *partLoop) {
+func (r *runner) fetchLoop(ctx context.Context, part int, c *jspull.Consumer, pl *partLoop) {
 	fails := 0
-	var opts []jetstream.FetchOpt
+	group := ""
 	if part >= 0 {
-		opts = append(opts, jetstream.FetchPriorityGroup(pinGroup))
+		group = pinGroup
 	}
 	// ask adapts to what the consumer has: an idle loop reserves room for
 	// one record, so that it does not starve the busy ones while its fetch
@@ -357,7 +365,10 @@ func (r *runner) fetchLoop(ctx context.Context, part int, c jetstream.Consumer, 
 		// and lost again, until MaxDeliver dead-letters them
 		// (TestClusterLoadsKeyedRecords). The credits bound the count by
 		// the byte room instead.
-		msgs, err := fetch(c, n, append(opts, jetstream.FetchMaxWait(wait))...)
+		// The pull ends when the server ends it (internal/jspull): a client
+		// timer would unsubscribe before the last deliveries of a slow
+		// replicated consumer, losing them in flight until their AckWait.
+		msgs, err := c.Fetch(jspull.Request{Batch: n, Expires: wait, Group: group, Grace: pullGrace(r.set.AckWait)})
 		got := 0
 		for _, m := range msgs {
 			got += len(m.Data())
@@ -447,20 +458,13 @@ func (r *runner) giveBack(entries []*entry, why string) []*entry {
 	return decided
 }
 
-// fetch pulls up to n messages.
-func fetch(c jetstream.Consumer, n int, opts ...jetstream.FetchOpt) ([]jetstream.Msg, error) {
-	batch, err := c.Fetch(n, opts...)
-	if err != nil {
-		return nil, err
-	}
-	var msgs []jetstream.Msg
-	for m := range batch.Messages() {
-		msgs = append(msgs, m)
-	}
-	if err := batch.Error(); errors.Is(err, jetstream.ErrPinIDMismatch) {
-		return msgs, err
-	}
-	return msgs, nil
+// pullGrace is how long a pull waits, past its expiry, for the server to
+// end it. Replication delays on a slow cluster run past a second; a server
+// that never answers (a consumer leader killed with the request) keeps the
+// loop this long. Past AckWait waiting buys nothing: what comes later is
+// redelivered anyway.
+func pullGrace(ackWait time.Duration) time.Duration {
+	return min(jspull.DefaultGrace, ackWait)
 }
 
 // receive takes fetched messages in: each takes its credits, and is decoded,
