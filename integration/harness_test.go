@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"net"
 	"net/http"
@@ -446,9 +447,21 @@ func (c *Cluster) teardown() {
 	// received and settled: how the lost-in-flight pulls of internal/jspull
 	// were found).
 	if d := os.Getenv("KINETIC_TEST_LOG_DIR"); d != "" {
-		name := strings.ReplaceAll(c.t.Name(), "/", "_")
+		// A directory per run of the test (-count N runs it N times).
+		base := filepath.Join(d, strings.ReplaceAll(c.t.Name(), "/", "_"))
+		dir := base
+		for i := 2; ; i++ {
+			if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+				c.t.Errorf("keeping the logs: %v", err)
+				break
+			}
+			if err := os.Mkdir(dir, 0o755); err == nil || !errors.Is(err, fs.ErrExist) {
+				break
+			}
+			dir = fmt.Sprintf("%s.%d", base, i)
+		}
 		for _, n := range nodes {
-			if err := os.WriteFile(filepath.Join(d, name+"-"+n.Name+".log"), []byte(n.LogTail(ctx, math.MaxInt)), 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(dir, n.Name+".log"), []byte(n.LogTail(ctx, math.MaxInt)), 0o644); err != nil {
 				c.t.Errorf("keeping the log of %s: %v", n.Name, err)
 			}
 		}
