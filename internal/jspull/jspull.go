@@ -98,7 +98,8 @@ type wireRequest struct {
 // Fetch sends req and returns what the server delivered for it. The error
 // is nil when the server ended the request normally (a full batch, 404,
 // 408, 409); jetstream.ErrPinIDMismatch when another client holds the
-// group's pin; ErrBadRequest for a 400; ErrNoAnswer after the grace period.
+// group's pin; ErrBadRequest for a 400; nats.ErrNoResponders for a 503 (no
+// consumer leader); ErrNoAnswer after the grace period.
 // Messages received before an error are returned with it: they are the
 // caller's to settle.
 func (c *Consumer) Fetch(req Request) ([]jetstream.Msg, error) {
@@ -188,6 +189,10 @@ func (c *Consumer) take(m *nats.Msg, msgs *[]jetstream.Msg) (done bool, err erro
 		return true, jetstream.ErrPinIDMismatch
 	case "400":
 		return true, fmt.Errorf("%w: %s", ErrBadRequest, m.Header.Get("Description"))
+	case "503":
+		// Nobody took the request: the consumer has no leader yet, or
+		// JetStream is down on the cluster's side.
+		return true, fmt.Errorf("%w: the consumer has no leader to take the pull (JetStream starting, down, or electing one)", nats.ErrNoResponders)
 	default:
 		return true, fmt.Errorf("jspull: status %s: %s", code, m.Header.Get("Description"))
 	}

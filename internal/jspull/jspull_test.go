@@ -277,9 +277,11 @@ func TestFetchRequestsAndStatuses(t *testing.T) {
 			f.status(reply, "400", "Bad Request - Invalid Priority Group")
 		case 4:
 			f.send(reply, 2, nil)
-			f.status(reply, "503", "Something New")
+			f.status(reply, "418", "Something New")
 		case 5: // silence: the grace runs out
 			f.send(reply, 3, nil)
+		case 6: // no consumer leader
+			f.status(reply, "503", "")
 		}
 	})
 	pull := jspull.New(js, "S", "C")
@@ -293,15 +295,18 @@ func TestFetchRequestsAndStatuses(t *testing.T) {
 	if _, err := pull.Fetch(req); !errors.Is(err, jspull.ErrBadRequest) || !strings.Contains(err.Error(), "Invalid Priority Group") {
 		t.Fatalf("pull 3: %v; want ErrBadRequest with the description", err)
 	}
-	if msgs, err := pull.Fetch(req); err == nil || !strings.Contains(err.Error(), "503") || len(msgs) != 1 {
+	if msgs, err := pull.Fetch(req); err == nil || !strings.Contains(err.Error(), "418: Something New") || len(msgs) != 1 {
 		t.Fatalf("pull 4: %d messages, %v; want the message and the unknown status", len(msgs), err)
 	}
 	if msgs, err := pull.Fetch(req); !errors.Is(err, jspull.ErrNoAnswer) || len(msgs) != 1 {
 		t.Fatalf("pull 5: %d messages, %v; want the message and ErrNoAnswer", len(msgs), err)
 	}
+	if _, err := pull.Fetch(req); !errors.Is(err, nats.ErrNoResponders) || !strings.Contains(err.Error(), "no leader") {
+		t.Fatalf("pull 6: %v; want ErrNoResponders, explained", err)
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	want := []string{"", "P1", "", "", ""} // the pin is sent back until a 423
+	want := []string{"", "P1", "", "", "", ""} // the pin is sent back until a 423
 	for i, r := range f.reqs {
 		if r["batch"] != float64(5) || r["expires"] != float64(100*time.Millisecond) || r["group"] != "g" {
 			t.Errorf("request %d: %v", i+1, r)
@@ -315,6 +320,17 @@ func TestFetchRequestsAndStatuses(t *testing.T) {
 	}
 	if _, err := pull.Fetch(jspull.Request{Batch: 1}); err == nil {
 		t.Error("a pull without expiry was sent")
+	}
+}
+
+// A server without JetStream answers with no responders (503), as a
+// cluster does while a consumer has no leader.
+func TestFetchWithoutJetStream(t *testing.T) {
+	srv := startCore(t)
+	_, js := srv.ConnectTest(t)
+	msgs, err := jspull.New(js, "S", "C").Fetch(jspull.Request{Batch: 1, Expires: time.Second, Grace: time.Minute})
+	if !errors.Is(err, nats.ErrNoResponders) || len(msgs) != 0 {
+		t.Fatalf("pull without JetStream: %d messages, %v; want ErrNoResponders", len(msgs), err)
 	}
 }
 
