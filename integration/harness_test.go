@@ -450,11 +450,10 @@ func (c *Cluster) teardown() {
 		// A directory per run of the test (-count N runs it N times).
 		base := filepath.Join(d, strings.ReplaceAll(c.t.Name(), "/", "_"))
 		dir := base
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			c.t.Errorf("keeping the logs: %v", err)
+		}
 		for i := 2; ; i++ {
-			if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
-				c.t.Errorf("keeping the logs: %v", err)
-				break
-			}
 			if err := os.Mkdir(dir, 0o755); err == nil || !errors.Is(err, fs.ErrExist) {
 				break
 			}

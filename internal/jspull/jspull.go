@@ -63,14 +63,15 @@ type Consumer struct {
 }
 
 // New pulls from consumer on stream, through js's connection and API
-// prefix.
+// prefix (jetstream.NewWithAPIPrefix's, NewWithDomain's, or the default).
 func New(js jetstream.JetStream, stream, consumer string) *Consumer {
-	prefix := js.Options().APIPrefix
-	if prefix == "" {
-		prefix = jetstream.DefaultAPIPrefix
-	}
-	if !strings.HasSuffix(prefix, ".") {
-		prefix += "."
+	o := js.Options()
+	prefix := jetstream.DefaultAPIPrefix
+	switch {
+	case o.APIPrefix != "":
+		prefix = strings.TrimSuffix(o.APIPrefix, ".") + "."
+	case o.Domain != "":
+		prefix = "$JS." + o.Domain + ".API."
 	}
 	return &Consumer{nc: js.Conn(), subject: prefix + "CONSUMER.MSG.NEXT." + stream + "." + consumer}
 }

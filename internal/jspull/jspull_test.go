@@ -426,3 +426,37 @@ func FuzzMetadata(f *testing.F) {
 		}
 	})
 }
+
+// The pull goes to the API subject jetstream itself would use: the
+// default prefix, a custom one, or a domain's.
+func TestRequestSubject(t *testing.T) {
+	srv := startCore(t)
+	nc, _ := srv.ConnectTest(t)
+	for _, tc := range []struct {
+		name string
+		js   func() (jetstream.JetStream, error)
+		want string
+	}{
+		{"default", func() (jetstream.JetStream, error) { return jetstream.New(nc) }, "$JS.API.CONSUMER.MSG.NEXT.S.C"},
+		{"prefix", func() (jetstream.JetStream, error) { return jetstream.NewWithAPIPrefix(nc, "hub.api") }, "hub.api.CONSUMER.MSG.NEXT.S.C"},
+		{"domain", func() (jetstream.JetStream, error) { return jetstream.NewWithDomain(nc, "leaf") }, "$JS.leaf.API.CONSUMER.MSG.NEXT.S.C"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			js, err := tc.js()
+			if err != nil {
+				t.Fatal(err)
+			}
+			sub, err := nc.SubscribeSync(tc.want)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = sub.Unsubscribe() }()
+			if _, err := jspull.New(js, "S", "C").Fetch(jspull.Request{Batch: 1, Expires: 10 * time.Millisecond, Grace: 50 * time.Millisecond}); !errors.Is(err, jspull.ErrNoAnswer) {
+				t.Errorf("unanswered pull: %v; want ErrNoAnswer", err)
+			}
+			if _, err := sub.NextMsg(5 * time.Second); err != nil {
+				t.Errorf("no pull request on %s: %v", tc.want, err)
+			}
+		})
+	}
+}

@@ -43,7 +43,7 @@ const advisoryConsumer = "kinetic_max_deliveries"
 // then ack the advisory. A message already gone (settled after all) needs
 // nothing.
 func (w *Worker) handleAdvisories(ctx context.Context) {
-	cons, err := w.js.CreateOrUpdateConsumer(ctx, w.topo.AdvisoriesStream(), jetstream.ConsumerConfig{
+	_, err := w.js.CreateOrUpdateConsumer(ctx, w.topo.AdvisoriesStream(), jetstream.ConsumerConfig{
 		Durable:       advisoryConsumer,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       time.Minute,
@@ -61,7 +61,7 @@ func (w *Worker) handleAdvisories(ctx context.Context) {
 	}
 	// As the records' pulls: a pull ends when the server ends it
 	// (internal/jspull), so no advisory is lost in flight for its AckWait.
-	pull := jspull.New(w.js, w.topo.AdvisoriesStream(), cons.CachedInfo().Name)
+	pull := jspull.New(w.js, w.topo.AdvisoriesStream(), advisoryConsumer)
 	for ctx.Err() == nil {
 		msgs, err := pull.Fetch(jspull.Request{Batch: 20, Expires: time.Second})
 		for _, msg := range msgs {

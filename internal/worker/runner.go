@@ -53,12 +53,14 @@ type runner struct {
 	batchSize int
 	slots     int
 
-	unkeyed jetstream.Consumer   // <durable>
-	parts   []jetstream.Consumer // <durable>_p<N>, keyed pipelines only
-	// Their pulls (internal/jspull: a pull ends when the server ends it),
-	// each with the pin its consumer's priority group last gave it.
+	// The pulls of the consumers (internal/jspull: a pull ends when the
+	// server ends it), each with the pin its priority group last gave it:
+	// <durable> for unkeyed records, <durable>_p<N> for a keyed pipeline's
+	// partitions. parts are the partitions' consumers, for their ack
+	// pending counts (the fence).
 	unkeyedPull *jspull.Consumer
 	partPulls   []*jspull.Consumer
+	parts       []jetstream.Consumer
 
 	credits *credits
 	intake  chan []pipeline.Item
@@ -189,11 +191,9 @@ func (r *runner) ensureConsumers(ctx context.Context) error {
 	cfg.Description = "Kinetic pipeline " + r.name + ": unkeyed records"
 	cfg.FilterSubjects = r.unkeyedSubjects()
 	cfg.Metadata = map[string]string{messages.ConsumerMetaPipelines: r.name}
-	c, err := r.w.js.CreateOrUpdateConsumer(ctx, r.w.topo.RecordsStream(), cfg)
-	if err != nil {
+	if _, err := r.w.js.CreateOrUpdateConsumer(ctx, r.w.topo.RecordsStream(), cfg); err != nil {
 		return fmt.Errorf("worker: pipeline %q: consumer %s: %w", r.name, cfg.Durable, err)
 	}
-	r.unkeyed = c
 	r.unkeyedPull = jspull.New(r.w.js, r.w.topo.RecordsStream(), cfg.Durable)
 	if !r.keyed {
 		return nil
