@@ -214,12 +214,17 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, stdout io.Writer
 	if err != nil {
 		return err
 	}
+	// The dev banner tells the user to publish; it is printed once the
+	// worker has created the streams, so a publish made on reading it
+	// finds them.
+	var banner string
 	if cfg.Dev {
-		stopDev, err := startDev(&cfg, log, stdout)
+		b, stopDev, err := startDev(&cfg, log)
 		if err != nil {
 			return err
 		}
 		defer stopDev()
+		banner = b
 	}
 	metrics := worker.NewMetrics()
 	sfCfg := cfg.Salesforce
@@ -246,6 +251,11 @@ func serve(ctx context.Context, cfg Config, log zerolog.Logger, stdout io.Writer
 		Topology:    messages.Topology{Prefix: cfg.Prefix, Replicas: cfg.StreamReplicas},
 		Concurrency: cfg.Concurrency, ID: cfg.ID, ShutdownTimeout: cfg.ShutdownTimeout,
 		Metrics: metrics, Logger: log,
+		OnRunning: func() {
+			if banner != "" {
+				fmt.Fprint(stdout, banner)
+			}
+		},
 	})
 	if err != nil {
 		return err
@@ -279,27 +289,27 @@ func metricsServer(h http.Handler) *http.Server {
 }
 
 // startDev starts the embedded NATS server and the simulator and points the
-// configuration at them.
-func startDev(cfg *Config, log zerolog.Logger, stdout io.Writer) (func(), error) {
+// configuration at them. It returns the banner that says where they are.
+func startDev(cfg *Config, log zerolog.Logger) (string, func(), error) {
 	ns, err := devenv.StartNATS(devenv.NATSOptions{Port: cfg.DevNATSPort, StoreDir: cfg.DevStoreDir})
 	if err != nil {
-		return nil, fmt.Errorf("--dev: %w (is another NATS server using port %d? set --dev-nats-port)", err, cfg.DevNATSPort)
+		return "", nil, fmt.Errorf("--dev: %w (is another NATS server using port %d? set --dev-nats-port)", err, cfg.DevNATSPort)
 	}
 	sim, err := devenv.StartSim(devenv.SimOptions{Addr: cfg.DevSFAddr, SchemaFile: cfg.DevSchema, Logger: log})
 	if err != nil {
 		ns.Shutdown()
-		return nil, fmt.Errorf("--dev: %w", err)
+		return "", nil, fmt.Errorf("--dev: %w", err)
 	}
 	cfg.NATS = natsconn.Config{URLs: ns.ClientURL()}
 	cfg.Salesforce = sim.SalesforceConfig()
-	fmt.Fprintf(stdout, `Kinetic dev environment
+	banner := fmt.Sprintf(`Kinetic dev environment
   NATS JetStream:        %s
   Salesforce simulator:  %s   (admin: %s/__admin/stats, %s/__admin/count)
   pipelines:             %s
 Publish from another terminal, for example:
   go run ./cmd/producer publish --nats-url %s --pipelines %s --pipeline accounts --wait examples/data/accounts.csv
 `, ns.ClientURL(), sim.URL, sim.URL, sim.URL, cfg.Pipelines, ns.ClientURL(), cfg.Pipelines)
-	return func() {
+	return banner, func() {
 		sim.Close()
 		ns.Shutdown()
 	}, nil

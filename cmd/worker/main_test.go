@@ -272,6 +272,20 @@ func TestDevMode(t *testing.T) {
 	if code, body := httpGet(simURL[1] + "/__admin/healthz"); code != 200 {
 		t.Errorf("simulator at %s: %d %s", simURL[1], code, body)
 	}
+	// The banner says "publish": by then the streams exist, so a producer
+	// started on reading it finds them (it once came before them).
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Stream(context.Background(), messages.Topology{}.WithDefaults().RecordsStream()); err != nil {
+		t.Errorf("the banner came before the records stream: %v", err)
+	}
 	var addr string
 	waitFor(t, "the metrics address in the log", func() bool {
 		r.exited(t)
@@ -291,11 +305,6 @@ func TestDevMode(t *testing.T) {
 	}
 
 	// It works: a record published to the embedded NATS lands in the simulator.
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
 	res := publishAndWait(t, nc, messages.Topology{}, "dev-job", `{"ext_id":"DEV-1","company":"Dev Co","status":"Active"}`)
 	if res.SuccessCount != 1 {
 		t.Fatalf("dev record: %v %+v", res.SyncResult, res.Outcomes)

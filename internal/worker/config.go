@@ -67,6 +67,10 @@ type Config struct {
 	// DisableAdvisories turns off the MAX_DELIVERIES advisory handler (one
 	// per replica by default).
 	DisableAdvisories bool
+	// OnRunning, if set, is called once the streams and consumers exist and
+	// the pipelines run: from then on a publish finds its stream. worker
+	// --dev prints its "publish from another terminal" banner from it.
+	OnRunning func()
 }
 
 // DefaultShutdownTimeout is Config.ShutdownTimeout's default.

@@ -275,6 +275,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		names[i] = r.name
 	}
 	w.log.Info().Str("worker", w.cfg.ID).Strs("pipelines", names).Msg("worker running")
+	if w.cfg.OnRunning != nil {
+		w.cfg.OnRunning()
+	}
 	wg.Wait()
 	close(stopped)
 	fleetDone.Wait()
