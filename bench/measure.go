@@ -94,6 +94,8 @@ func derive(t *trial) {
 	t.ratio("e2e.ratio_ceiling", "e2e.rate", "ceiling.rate")
 	t.ratio("e2e.ratio_raw", "e2e.rate", "raw.rate")
 	t.ratio("keyed.e2e.ratio_raw", "keyed.e2e.rate", "raw.rate")
+	t.ratio("keyed.ceiling.ratio_raw", "keyed.ceiling.rate", "raw.rate")
+	t.ratio("keyed.e2e.ratio_ceiling", "keyed.e2e.rate", "keyed.ceiling.rate")
 	t.ratio("keyed.e2e.cpu_ratio_raw", "keyed.e2e.cpu", "raw.cpu")
 	t.ratio("cluster.ratio_single", "cluster.rate", "e2e.rate")
 }

@@ -5,8 +5,14 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/kinetic-sync/kinetic/internal/jspull"
 	"github.com/kinetic-sync/kinetic/pkg/jobs"
 	"github.com/kinetic-sync/kinetic/pkg/messages"
 	"github.com/kinetic-sync/kinetic/pkg/salesforce/sfsim"
@@ -203,6 +209,25 @@ func (h *harness) measureKeyed(ctx context.Context, r *Report, t *trial) error {
 	}
 	t.ratio("keyed.repeat.calls_ratio", "keyed.repeat.calls_per_change", "keyed.distinct.calls_per_change")
 	n := h.o.sizes.KeyedE2E
+	h.printf("(E) keyed broker ceiling: %d keyed records, %d partition consumers, no worker", n, messages.DefaultPartitions)
+	var ceil, pubRate float64
+	var ceilCPU time.Duration
+	fc := func() (err error) {
+		ceil, pubRate, ceilCPU, err = h.keyedCeiling(ctx, n)
+		return err
+	}
+	var err error
+	if t.k == 1 {
+		err = h.profile("keyed-ceiling", fc)
+	} else {
+		err = fc()
+	}
+	if err != nil {
+		return err
+	}
+	t.set("keyed.ceiling.rate", ceil)
+	t.set("keyed.ceiling.cpu", perMillion(ceilCPU, n))
+	h.printf("    %.0f records/s (the publish, running alongside: %.0f records/s), %.1f µs of CPU a record", ceil, pubRate, perMillion(ceilCPU, n))
 	h.printf("(E) keyed end to end, no latency: %d records, %d workers × %d calls", n, endToEndWorkers, endToEndCalls)
 	var rate float64
 	var cpu time.Duration
@@ -210,7 +235,6 @@ func (h *harness) measureKeyed(ctx context.Context, r *Report, t *trial) error {
 		rate, _, cpu, err = h.keyedRun(ctx, n, 0, sfsim.Faults{}, endToEndWorkers, endToEndCalls)
 		return err
 	}
-	var err error
 	if t.k == 1 {
 		err = h.profile("keyed-e2e", f)
 	} else {
@@ -224,6 +248,92 @@ func (h *harness) measureKeyed(ctx context.Context, r *Report, t *trial) error {
 	h.printf("    %.0f records/s, %.1f µs of CPU a record (this process: broker, simulator, producer, workers, follower)", rate, perMillion(cpu, n))
 	return nil
 }
+
+// keyedCeiling is the broker's part of the keyed end-to-end run, like for
+// like, with no worker and no Salesforce: the same keyed publish (producer
+// library, Nats-Msg-Id and record headers, the stream's partition
+// transform) while one puller per partition consumer (the worker's filters,
+// explicit acks, 200 at a time, through jspull as the worker pulls) acks
+// every record and writes one result message per batch. Keyed end to end
+// cannot pass it; keyed end to end / this figure is what the worker and the
+// simulator cost on the same cores.
+// It also returns the publish's own rate (the records over the time the
+// publish took) and this process's CPU over the run.
+func (h *harness) keyedCeiling(ctx context.Context, n int) (rate, pubRate float64, cpu time.Duration, err error) {
+	e, err := h.newEnv(sfsim.Faults{})
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	defer e.close()
+	topo := e.topology().WithDefaults()
+	if err := topo.Ensure(ctx, e.js); err != nil {
+		return 0, 0, 0, err
+	}
+	data, keys, err := keyedPayloads(e, n, 0)
+	if err != nil {
+		return 0, 0, 0, err
+	}
+	base := topo.Subjects().Records("Account", "upsert")
+	pulls := make([]*jspull.Consumer, topo.Partitions)
+	for p := range pulls {
+		name := fmt.Sprintf("ceiling_p%d", p)
+		if _, err := e.js.CreateOrUpdateConsumer(ctx, topo.RecordsStream(), jetstream.ConsumerConfig{Durable: name,
+			AckPolicy: jetstream.AckExplicitPolicy, MaxAckPending: 10_000, FilterSubjects: []string{fmt.Sprintf("%s.%d.*", base, p)}}); err != nil {
+			return 0, 0, 0, err
+		}
+		pulls[p] = jspull.New(e.js, topo.RecordsStream(), name)
+	}
+	result := []byte(strings.Repeat(`{"seq":123456,"status":"loaded","id":"001000000000123AAA"},`, 200))
+	resSubj := topo.Subjects().Results("bench", "keyed-ceiling")
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	var got, finished atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	start, cpu0 := time.Now(), selfCPU()
+	var published time.Duration
+	g.Go(func() error {
+		err := e.publishKeyed(gctx, "keyed-ceiling", data, keys)
+		published = time.Since(start)
+		return err
+	})
+	for _, c := range pulls {
+		g.Go(func() error {
+			for got.Load() < int64(n) {
+				if err := gctx.Err(); err != nil {
+					return err
+				}
+				msgs, err := c.Fetch(jspull.Request{Batch: 200, Expires: ceilingExpires})
+				if err != nil {
+					return err
+				}
+				for _, m := range msgs {
+					if err := m.Ack(); err != nil {
+						return err
+					}
+				}
+				if len(msgs) > 0 {
+					if _, err := e.js.Publish(gctx, resSubj, result); err != nil {
+						return err
+					}
+					if got.Add(int64(len(msgs))) >= int64(n) {
+						// The clock stops at the last record, not when the
+						// other pullers' open pulls expire.
+						finished.Store(time.Since(start).Nanoseconds())
+					}
+				}
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return 0, 0, 0, fmt.Errorf("keyed ceiling: %d of %d consumed: %w", got.Load(), n, err)
+	}
+	elapsed := time.Duration(finished.Load())
+	return float64(n) / elapsed.Seconds(), float64(n) / published.Seconds(), selfCPU() - cpu0, nil
+}
+
+// ceilingExpires is how long a keyed-ceiling pull waits for its 200.
+var ceilingExpires = 200 * time.Millisecond
 
 // keyedRun runs one keyed job and returns its rate, the simulator's stats
 // and this process's CPU (user+sys) over the job: everything of a

@@ -118,6 +118,10 @@ var rows = []row{
 	{"E", "keyed.repeat.calls_ratio", "calls per change: 30% repeats / distinct", "×", 3},
 	{"E", "keyed.e2e.rate", "keyed end to end, no latency, distinct keys", "records/s", 0},
 	{"E", "keyed.e2e.ratio_raw", "keyed end to end / raw JetStream figure", "×", 3},
+	{"E", "keyed.ceiling.rate", "keyed broker ceiling, like for like: the same keyed publish while one puller per partition consumer acks 200 at a time and writes one result per batch (no worker, no simulator)", "records/s", 0},
+	{"E", "keyed.ceiling.cpu", "keyed broker ceiling, CPU of the harness process (broker, publisher, pullers) over the run", "s per M records", 1},
+	{"E", "keyed.ceiling.ratio_raw", "keyed broker ceiling / raw JetStream figure: the most keyed end to end / raw could be with a free worker and a free Salesforce", "×", 3},
+	{"E", "keyed.e2e.ratio_ceiling", "keyed end to end / keyed broker ceiling: what the workers and the simulator cost on the same cores", "×", 3},
 	{"E", "keyed.e2e.cpu", "keyed end to end, CPU of the harness process (broker, simulator, producer, 2 workers, results follower) over the job", "s per M records", 1},
 	{"E", "raw.cpu", "raw JetStream figure, CPU of the harness process (broker, publisher, consumer)", "s per M records", 1},
 	{"E", "keyed.e2e.cpu_ratio_raw", "keyed end to end CPU / raw figure CPU (both CPU-bound on the same cores: about the inverse of the throughput ratio)", "×", 2},
@@ -195,6 +199,7 @@ var targetDefs = []targetDef{
 	{"10.6 keyed throughput vs W×C×200/latency, 30% repeats", "keyed.repeat.ratio_bound", "≥ 0.90×", atLeast(0.9)},
 	{"10.6 records per call, distinct keys (each replica's tail call left out)", "keyed.distinct.records_per_call_steady", "≥ 199", atLeast(199)},
 	{"10.6 keyed end to end vs the raw JetStream figure", "keyed.e2e.ratio_raw", "≥ 0.50×", atLeast(0.5)},
+	{"10.6 the keyed broker ceiling vs the raw figure (reported: the most the target could be with a free worker and Salesforce)", "keyed.ceiling.ratio_raw", "reported", nil},
 	{"10.6 API calls per change, 30% repeats vs distinct keys", "keyed.repeat.calls_ratio", "< 1×", func(v float64) bool { return v < 1 }},
 }
 
