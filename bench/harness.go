@@ -383,6 +383,14 @@ func firstErr(res *jobs.Result) any {
 	return nil
 }
 
+// profileFirst runs f, under profile in the first trial only.
+func (h *harness) profileFirst(t *trial, name string, f func() error) error {
+	if t.k == 1 {
+		return h.profile(name, f)
+	}
+	return f()
+}
+
 // profile runs f with a CPU profile, then writes an allocation profile.
 func (h *harness) profile(name string, f func() error) error {
 	cpu, err := os.Create(filepath.Join(h.o.out, name+"-cpu.prof"))

@@ -216,13 +216,7 @@ func (h *harness) measureKeyed(ctx context.Context, r *Report, t *trial) error {
 		ceil, pubRate, ceilCPU, err = h.keyedCeiling(ctx, n)
 		return err
 	}
-	var err error
-	if t.k == 1 {
-		err = h.profile("keyed-ceiling", fc)
-	} else {
-		err = fc()
-	}
-	if err != nil {
+	if err := h.profileFirst(t, "keyed-ceiling", fc); err != nil {
 		return err
 	}
 	t.set("keyed.ceiling.rate", ceil)
@@ -235,12 +229,7 @@ func (h *harness) measureKeyed(ctx context.Context, r *Report, t *trial) error {
 		rate, _, cpu, err = h.keyedRun(ctx, n, 0, sfsim.Faults{}, endToEndWorkers, endToEndCalls)
 		return err
 	}
-	if t.k == 1 {
-		err = h.profile("keyed-e2e", f)
-	} else {
-		err = f()
-	}
-	if err != nil {
+	if err := h.profileFirst(t, "keyed-e2e", f); err != nil {
 		return err
 	}
 	t.set("keyed.e2e.rate", rate)

@@ -274,15 +274,7 @@ func TestDevMode(t *testing.T) {
 	}
 	// The banner says "publish": by then the streams exist, so a producer
 	// started on reading it finds them (it once came before them).
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, js := devenv.ConnectTest(t, natsURL)
 	if _, err := js.Stream(context.Background(), messages.Topology{}.WithDefaults().RecordsStream()); err != nil {
 		t.Errorf("the banner came before the records stream: %v", err)
 	}

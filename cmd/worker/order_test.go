@@ -10,9 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
+	"github.com/kinetic-sync/kinetic/internal/devenv"
 	"github.com/kinetic-sync/kinetic/internal/producer"
 	"github.com/kinetic-sync/kinetic/internal/testutil"
 	"github.com/kinetic-sync/kinetic/pkg/pipeline"
@@ -44,15 +42,7 @@ func TestDevModeKeepsKeyOrder(t *testing.T) {
 		t.Fatalf("no simulator URL in the banner:\n%s", r.stdout.String())
 	}
 	admin := sfsim.NewAdminClient(simURL[1], nil)
-	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := devenv.ConnectTest(t, fmt.Sprintf("nats://127.0.0.1:%d", port))
 	cfg, err := pipeline.LoadConfig("../../examples/pipelines.yaml")
 	if err != nil {
 		t.Fatal(err)

@@ -24,7 +24,14 @@ func StartTestNATS(tb testing.TB) *NATS {
 // connection.
 func (n *NATS) ConnectTest(tb testing.TB) (*nats.Conn, jetstream.JetStream) {
 	tb.Helper()
-	nc, err := nats.Connect(n.ClientURL())
+	return ConnectTest(tb, n.ClientURL())
+}
+
+// ConnectTest connects to the NATS server at url for one test (one run in
+// another process, say); tb.Cleanup closes the connection.
+func ConnectTest(tb testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
+	tb.Helper()
+	nc, err := nats.Connect(url)
 	if err != nil {
 		tb.Fatal(err)
 	}
